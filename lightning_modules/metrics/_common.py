@@ -1,0 +1,99 @@
+"""Shared plumbing for the sample-based metrics: input checks and the bootstrap.
+
+All metrics work on CPU float64 tensors of points, shape [n, d]. Bootstrap replicates
+resample the *generated* samples x with replacement and keep the reference y fixed, so
+the interval describes the sampling noise of the method's n samples.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+PointsLike = Tensor | np.ndarray
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A metric value and its bootstrap replicates.
+
+    Attributes:
+        value: the metric on the full samples (data units unless the metric says otherwise).
+        replicates: [n_boot] float64 values of the metric on resampled x; empty if n_boot == 0.
+    """
+
+    value: float
+    replicates: Tensor
+
+
+def as_points(points: PointsLike, *, name: str) -> Tensor:
+    """Convert ``points`` to a CPU float64 tensor [n, d] and reject unusable input.
+
+    Raises:
+        ValueError: wrong rank, fewer than 2 points, or any non-finite row. A diverged
+            sampler produces NaN/inf, and the caller records the trial as failed.
+    """
+    t = torch.as_tensor(points).detach().to(device="cpu", dtype=torch.float64)
+    if t.ndim != 2:
+        raise ValueError(f"{name} must have shape [n, d]; got shape {tuple(t.shape)}")
+    if t.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 points; got {t.shape[0]}")
+    bad = int((~torch.isfinite(t).all(dim=1)).sum())
+    if bad:
+        verb = "contain" if name.endswith("s") else "contains"
+        raise ValueError(f"{name} {verb} {bad} non-finite rows (of {t.shape[0]})")
+    return t
+
+
+def check_pair(x: PointsLike, y: PointsLike) -> tuple[Tensor, Tensor]:
+    """Validate generated samples x [n, d] and reference y [m, d]; same d required."""
+    xt = as_points(x, name="samples")
+    yt = as_points(y, name="reference")
+    if xt.shape[1] != yt.shape[1]:
+        raise ValueError(
+            f"samples have d={xt.shape[1]} but reference has d={yt.shape[1]}; they must match"
+        )
+    return xt, yt
+
+
+def make_generator(seed: int) -> torch.Generator:
+    """A local CPU generator, so metrics never touch (or depend on) the global RNG."""
+    return torch.Generator(device="cpu").manual_seed(int(seed))
+
+
+def bootstrap_indices(n: int, n_boot: int, generator: torch.Generator) -> Tensor:
+    """Indices [n_boot, n] drawn uniformly with replacement from range(n)."""
+    return torch.randint(0, n, (n_boot, n), generator=generator)
+
+
+def bootstrap_counts(n: int, n_boot: int, generator: torch.Generator) -> Tensor:
+    """Multinomial counts [n_boot, n] (float64, rows sum to n): how often each of the
+    n samples appears in each resample. Same law as :func:`bootstrap_indices`."""
+    idx = bootstrap_indices(n, n_boot, generator)
+    counts = torch.zeros(n_boot, n, dtype=torch.float64)
+    counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
+    return counts
+
+
+def percentile_interval(estimate: Estimate, ci: float) -> list[float]:
+    """Percentile bootstrap interval ``[lo, hi]`` at coverage ``ci``, centred on the value.
+
+    Distances are biased upwards under resampling (duplicated points add noise), so the raw
+    percentiles of a near-zero distance often sit entirely above the value. We therefore
+    shift the replicates by (value - mean(replicates)) before taking the percentiles: the
+    width and skew come from the bootstrap, the location from the full-sample value.
+    Every metric here is a nonnegative distance, so ``lo`` is clipped at 0.
+    Returns ``[value, value]`` when there are no replicates.
+    """
+    if not 0.0 < ci < 1.0:
+        raise ValueError(f"ci must be in (0, 1); got {ci}")
+    reps = estimate.replicates
+    if reps.numel() == 0:
+        return [estimate.value, estimate.value]
+    centred = reps - reps.mean() + estimate.value
+    levels = torch.tensor([(1.0 - ci) / 2.0, (1.0 + ci) / 2.0], dtype=torch.float64)
+    lo, hi = torch.quantile(centred, levels).tolist()
+    return [max(float(lo), 0.0), float(hi)]

@@ -1,0 +1,38 @@
+"""One way to train any of our LightningModules for a fixed step budget."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from collections.abc import Iterable
+
+import lightning as L
+import torch
+
+
+def fit(
+    module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
+    accelerator: str = "cpu", progress: bool = False,
+) -> dict:
+    """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds}."""
+    L.seed_everything(seed, workers=True, verbose=False)
+    for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    trainer = L.Trainer(
+        max_steps=max_steps, accelerator=accelerator, devices=1, logger=False,
+        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+        num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=max(1, max_steps // 20),
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train_dataloaders=batches)
+    loss = trainer.callback_metrics.get("train/loss")
+    module.eval()
+    return {
+        "steps": int(trainer.global_step),
+        "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
+        "seconds": time.perf_counter() - start,
+    }

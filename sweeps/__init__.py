@@ -1,0 +1,1 @@
+"""Orchestration: CLI, config composition, trial objective, Optuna studies, cache, logging."""

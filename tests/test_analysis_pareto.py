@@ -1,0 +1,120 @@
+"""Pareto fronts and iso-quality speed-ups on hand-made points."""
+
+import numpy as np
+import pytest
+
+from analysis.pareto import pareto_front
+from analysis.speedup import (
+    DRAFTER_SUFFICES,
+    LOWER_BOUND,
+    NEVER_REACHES,
+    NO_BASELINE,
+    OK,
+    Points,
+    iso_quality_speedup,
+)
+
+
+def test_front_keeps_non_dominated_sorted_by_cost():
+    costs = [8, 1, 4, 2, 3, 16]
+    quality = [0.10, 0.90, 0.20, 0.50, 0.60, 0.15]
+    # (3, 0.6) is dominated by (2, 0.5); (16, 0.15) by (8, 0.10).
+    assert pareto_front(costs, quality).tolist() == [1, 3, 2, 0]
+
+
+def test_front_ties_are_deterministic():
+    # Exact duplicates: the lowest index survives; equal cost: only the best quality.
+    costs = [2, 1, 1, 2, 1]
+    quality = [0.3, 0.5, 0.4, 0.3, 0.4]
+    assert pareto_front(costs, quality).tolist() == [2, 0]
+    # Equal quality at a higher cost is dominated.
+    assert pareto_front([1, 2], [0.5, 0.5]).tolist() == [0]
+
+
+def test_front_ignores_nan_and_handles_empty():
+    assert pareto_front([1, np.nan, 3], [0.5, 0.1, np.nan]).tolist() == [0]
+    assert pareto_front([], []).tolist() == []
+    with pytest.raises(ValueError, match="equal length"):
+        pareto_front([1, 2], [0.1])
+
+
+# Baseline (dyadic numbers, so sums are exact): best quality 0.125 with CI [0.09375, 0.15625]
+# -> target 0.15625. The cheapest baseline point at or below it is cost 8 (exactly on the
+# target); cost 16 reaches 0.125 but is dearer.
+BASELINE = Points.of(
+    cost=[2, 4, 8, 16],
+    quality=[0.5, 0.25, 0.15625, 0.125],
+    lo=[0.4, 0.2, 0.125, 0.09375],
+    hi=[0.6, 0.3, 0.1875, 0.15625],
+    trial=[10, 11, 12, 13],
+)
+
+
+def test_target_and_baseline_cost():
+    result = iso_quality_speedup(BASELINE, Points.of([4, 2], [0.15, 0.3]))
+    assert result["target"] == 0.15625
+    assert result["baseline_cost"] == 8
+    assert result["baseline_trial"] == 12
+
+
+def test_ok_status():
+    method = Points.of([1, 2, 4], [0.30, 0.15, 0.1], trial=[0, 1, 2])
+    result = iso_quality_speedup(BASELINE, method)
+    assert result["status"] == OK
+    assert result["value"] == pytest.approx(4.0)
+    assert result["text"] == "4.0x"
+    assert (result["method_cost"], result["method_trial"]) == (2, 1)
+
+
+def test_lower_bound_when_smallest_budget_already_meets_target():
+    method = Points.of([1, 2], [0.05, 0.04])
+    result = iso_quality_speedup(BASELINE, method)
+    assert result["status"] == LOWER_BOUND
+    assert result["value"] == pytest.approx(8.0)
+    assert result["text"] == "≥ 8.0x"
+
+
+def test_never_reaches():
+    result = iso_quality_speedup(BASELINE, Points.of([1, 2, 64], [0.5, 0.2, 0.16]))
+    assert result["status"] == NEVER_REACHES
+    assert result["value"] is None and result["method_cost"] is None
+    assert result["text"] == "never reaches"
+
+
+def test_drafter_suffices_regardless_of_cost_axis():
+    # Wall-clock axis: the drafter trial has a positive cost but zero refiner evaluations.
+    method = Points.of(cost=[0.5, 1.0], quality=[0.125, 0.1], nfe=[0, 2])
+    result = iso_quality_speedup(BASELINE, method)
+    assert result["status"] == DRAFTER_SUFFICES
+    assert result["text"] == "drafter suffices"
+    assert result["value"] is None and result["method_cost"] == 0.5
+
+
+def test_no_interpolation_between_baseline_points():
+    # Interpolating the baseline between (4, 0.25) and (8, 0.15625) would put the target
+    # just below cost 8 only by luck; the rule reads measured points, so moving the cost-8
+    # point slightly above the target moves the baseline cost to 16, not to ~8.
+    method = Points.of([1, 3], [0.3, 0.15625])
+    result = iso_quality_speedup(BASELINE, method)
+    assert result["baseline_cost"] == 8
+    assert result["value"] == pytest.approx(8 / 3)
+    shifted = Points.of(
+        [2, 4, 8, 16],
+        [0.5, 0.25, 0.15625 + 1e-9, 0.125],
+        lo=[0] * 3 + [0.09375],
+        hi=[1] * 3 + [0.15625],
+    )
+    assert iso_quality_speedup(shifted, method)["baseline_cost"] == 16
+    # Nor on the method side: a method just above the target everywhere never reaches it,
+    # however close its last point is.
+    assert iso_quality_speedup(BASELINE, Points.of([1, 3], [0.3, 0.15625 + 1e-9]))["status"] == (
+        NEVER_REACHES
+    )
+
+
+def test_missing_ci_means_zero_half_width_and_empty_baseline():
+    base = Points.of([1, 2], [0.2, 0.1])
+    assert iso_quality_speedup(base, Points.of([1, 2], [0.3, 0.1]))["target"] == 0.1
+    empty = Points.of([], [])
+    result = iso_quality_speedup(empty, Points.of([1], [0.1]))
+    assert result["status"] == NO_BASELINE and result["value"] is None
