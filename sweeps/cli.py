@@ -1,0 +1,89 @@
+"""`wsbench quickstart | train | sweep | analyze | worker` with Hydra-style overrides."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+USAGE = """wsbench COMMAND [overrides...]
+
+  quickstart [overrides]   train, sweep and report the moons comparison (CPU, ~5 min)
+  sweep [overrides]        run (or resume) a study; writes runs/<study>/ and its report
+  worker [overrides]       join a sweep on a shared --storage (no stale-trial clean-up)
+  train [overrides]        train (or find in the cache) the models the config's arms need
+  analyze RUN_DIR          write RUN_DIR/report/ from trials.jsonl
+
+overrides: GROUP=OPTION (data=toy, method=sdedit, experiment=toy) or a.b=value
+           (method.t0=0.8, sweep.n_trials=40, logger=none); --show-config prints the result.
+"""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="wsbench", usage=USAGE)
+    parser.add_argument("command", choices=["quickstart", "sweep", "worker", "train", "analyze"])
+    parser.add_argument("rest", nargs="*")
+    parser.add_argument("--storage", default=None, help="Optuna database URL (default: journal file in the run folder)")
+    parser.add_argument("--show-config", action="store_true", help="print the composed config and exit")
+    parser.add_argument("--metric", default=None, help="analyze: quality metric (default: the study's primary)")
+    parser.add_argument("--cost-axis", default="nfe", help="analyze: nfe | wallclock | flops")
+    args = parser.parse_args(argv)
+
+    from sweeps.errors import ConfigError
+
+    try:
+        if args.command == "analyze":
+            return _analyze(args)
+        overrides = list(args.rest)
+        if args.storage:
+            overrides.append(f"sweep.storage={args.storage}")
+        if args.command == "quickstart":
+            overrides = ["experiment=quickstart", *overrides]
+        if args.show_config:
+            from omegaconf import OmegaConf
+
+            from sweeps.config import compose
+
+            print(OmegaConf.to_yaml(compose(overrides)))
+            return 0
+        from sweeps.study import run_study, train_only
+
+        if args.command == "train":
+            train_only(overrides)
+            return 0
+        start = time.perf_counter()
+        summary = run_study(overrides, worker=args.command == "worker", report=args.command != "worker")
+        if summary is not None:
+            from analysis import format_summary_table
+
+            print(format_summary_table(summary))
+        print(f"wsbench {args.command}: finished in {time.perf_counter() - start:.0f} s")
+        return 0
+    except ConfigError as err:
+        print(f"wsbench: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wsbench: interrupted; finished trials are kept. Re-run the same command to resume.", file=sys.stderr)
+        return 130
+
+
+def _analyze(args: argparse.Namespace) -> int:
+    from analysis import format_summary_table, write_report
+
+    if len(args.rest) != 1:
+        print("wsbench: error: analyze takes exactly one RUN_DIR", file=sys.stderr)
+        return 2
+    run_dir = Path(args.rest[0])
+    try:
+        summary = write_report(run_dir, metric=args.metric, cost_axis=args.cost_axis)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"wsbench: error: {err}", file=sys.stderr)
+        return 2
+    print(format_summary_table(summary))
+    print(f"report written to {run_dir / 'report'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""Progress display: trials done, time per trial, and the arm's current front (cost, quality)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+
+class Progress:
+    def __init__(self, arm: str, metric: str, cost_axis: str, done: list[dict],
+                 cost_of: Callable[[dict], float], log=print) -> None:  # noqa: ANN001
+        self.arm, self.metric, self.cost_axis, self.cost_of, self.log = arm, metric, cost_axis, cost_of, log
+        self.points = [(cost_of(r), r["quality"][metric]) for r in done if r.get("state") == "COMPLETE"]
+        self.n_done = len(done)
+        self.n_failed = sum(r.get("state") == "FAIL" for r in done)
+        self.total = self.todo = 0
+        self.t_start = time.perf_counter()
+        self.n_new = 0
+
+    def start(self, total: int, todo: int) -> None:
+        self.total, self.todo = total, todo
+        resumed = f", {self.n_done} already done" if self.n_done else ""
+        self.log(f"[{self.arm}] {todo} trial(s) to run of {total}{resumed}")
+        self.t_start = time.perf_counter()
+
+    def front(self) -> list[tuple[float, float]]:
+        best = float("inf")
+        out = []
+        for cost, q in sorted(self.points):
+            if q < best:
+                out.append((cost, q))
+                best = q
+        return out
+
+    def add(self, record: dict) -> None:
+        self.n_done += 1
+        self.n_new += 1
+        per_trial = (time.perf_counter() - self.t_start) / self.n_new
+        knobs = " ".join(f"{k.split('.')[-1]}={v}" for k, v in record.get("params", {}).items()
+                         if k in ("method.t0", "method.steps", "method.solver") and v is not None)
+        if record["state"] == "COMPLETE":
+            q = record["quality"][self.metric]
+            self.points.append((self.cost_of(record), q))
+            result = f"{self.metric}={q:.4g} nfe={record['cost']['nfe']:g}"
+        else:
+            self.n_failed += 1
+            result = f"FAILED: {record.get('error', '')[:120]}"
+        front = " ".join(f"({c:.3g}, {q:.3g})" for c, q in self.front()[:6])
+        self.log(f"[{self.arm}] {self.n_done}/{self.total} {knobs} {result} | {per_trial:.1f} s/trial | front [{self.cost_axis}, {self.metric}]: {front}")
+
+    def skipped(self, record: dict) -> None:
+        self.log(f"[{self.arm}] trial with these params already recorded (trial {record.get('trial')}); reused")
+
+    def finish(self) -> None:
+        failed = f", {self.n_failed} failed" if self.n_failed else ""
+        self.log(f"[{self.arm}] done: {self.n_done} trial(s){failed}")

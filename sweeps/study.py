@@ -1,0 +1,59 @@
+"""Entry points behind the CLI: run a study (all arms) and write its report."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from omegaconf import OmegaConf
+
+from sweeps.arms import build_arms, run_dir_of
+from sweeps.cache import ArtifactCache
+from sweeps.errors import ConfigError
+from sweeps.models import ModelStore
+from sweeps.runner import SweepRunner
+from sweeps.storage import make_storage
+from sweeps.trial import Evaluator
+from sweeps.wandb_log import make_logger
+
+
+def _device_ok(cfg) -> None:  # noqa: ANN001
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device", cfg.device, "cpu here (CUDA is not available), or auto")
+
+
+def run_study(overrides: list[str], *, worker: bool = False, report: bool = True, log=print) -> dict | None:  # noqa: ANN001
+    """Validate everything, then run every arm; returns the report summary (None for workers)."""
+    cfg, arms = build_arms(overrides)
+    _device_ok(cfg)
+    run_dir = run_dir_of(cfg)
+    storage = make_storage(cfg.sweep.storage, run_dir)  # opened before compute: a bad URL stops here
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    evaluator = Evaluator(models)
+    reference, _ = evaluator.reference(arms[0].cfg)
+    np.save(run_dir / "reference.npy", reference[: int(cfg.eval.save_samples)].numpy())
+    logger = make_logger(cfg, run_dir, log)
+    log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), sampler {cfg.sweep.sampler}, "
+        f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
+    SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log).run()
+    if not report:
+        return None
+    from analysis import write_report
+
+    summary = write_report(run_dir, metric=cfg.eval.primary_metric, cost_axis=cfg.sweep.cost_axis)
+    logger.study(summary)
+    log(f"report written to {run_dir / 'report'}")
+    return summary
+
+
+def train_only(overrides: list[str], log=print) -> None:  # noqa: ANN001
+    """Train (or find cached) every model the arms need, without sampling."""
+    from lightning_modules.methods import METHODS
+
+    cfg, arms = build_arms(overrides)
+    models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    for arm in arms:
+        for need in METHODS[arm.cfg.method.name].needs:
+            models.get(need, arm.cfg)
+            log(f"[{arm.name}] {need}: {models.key(need, arm.cfg)}")

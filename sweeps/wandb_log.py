@@ -1,0 +1,90 @@
+"""Weights & Biases logging, offline by default: one run per trial (grouped by study) and one
+study run with the Pareto table. `logger=none` switches it off. A logging failure warns once
+and never fails a sweep: trials.jsonl is the record that counts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+
+class NullLogger:
+    def trial(self, record: dict, ev: object) -> None:
+        pass
+
+    def study(self, summary: dict) -> None:
+        pass
+
+
+class WandbLogger:
+    def __init__(self, cfg: DictConfig, run_dir: Path, log=print) -> None:  # noqa: ANN001
+        self.cfg, self.run_dir, self.log = cfg.logger, run_dir, log
+        self.study_name = cfg.sweep.study
+        self.broken = False
+        os.environ.setdefault("WANDB_SILENT", "true")
+        (run_dir / "wandb").parent.mkdir(parents=True, exist_ok=True)
+
+    def _init(self, **kw):  # noqa: ANN003, ANN202
+        import wandb
+
+        return wandb.init(project=self.cfg.project, entity=self.cfg.entity, group=self.study_name,
+                          mode=self.cfg.mode, dir=str(self.run_dir), reinit="create_new", **kw)
+
+    def _guard(self, fn, *args) -> None:  # noqa: ANN001
+        if self.broken:
+            return
+        try:
+            fn(*args)
+        except Exception as err:  # noqa: BLE001
+            self.broken = True
+            self.log(f"warning: W&B logging disabled for this sweep ({err.__class__.__name__}: {err})")
+
+    def trial(self, record: dict, ev: object) -> None:
+        self._guard(self._trial, record, ev)
+
+    def _trial(self, record: dict, ev: object) -> None:
+        import wandb
+
+        run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial",
+                         config={"arm": record["arm"], "method": record["method"], **record.get("params", {}),
+                                 "config_hash": record.get("config_hash")})
+        metrics = {"state": record["state"]}
+        for k, v in (record.get("quality") or {}).items():
+            if not isinstance(v, list):
+                metrics[f"quality/{k}"] = v
+        for k, v in (record.get("cost") or {}).items():
+            if isinstance(v, (int, float)):
+                metrics[f"cost/{k}"] = v
+        if self.cfg.log_samples and ev is not None and getattr(ev, "samples", None) is not None:
+            table = wandb.Table(columns=["x", "y"], data=ev.samples[:1000].tolist())
+            metrics["samples"] = wandb.plot.scatter(table, "x", "y", title=f"{record['arm']} #{record['trial']}")
+        run.log(metrics)
+        if record["state"] == "FAIL":
+            run.summary["error"] = record.get("error")
+        run.finish()
+
+    def study(self, summary: dict) -> None:
+        self._guard(self._study, summary)
+
+    def _study(self, summary: dict) -> None:
+        import wandb
+
+        run = self._init(name=f"{self.study_name}-study", job_type="study",
+                         config={"metric": summary.get("metric"), "cost_axis": summary.get("cost_axis")})
+        rows = []
+        for arm, points in (summary.get("front") or {}).items():
+            rows += [[arm, c, q] for c, q in points]
+        run.log({"pareto_front": wandb.Table(columns=["arm", summary.get("cost_axis", "cost"), summary.get("metric", "quality")], data=rows)})
+        speed = []
+        for base, per_arm in (summary.get("speedup_at_iso_quality") or {}).items():
+            speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
+        run.log({"speedup": wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)})
+        run.finish()
+
+
+def make_logger(cfg: DictConfig, run_dir: Path, log=print):  # noqa: ANN001, ANN201
+    if cfg.logger.name == "none" or cfg.logger.mode == "disabled":
+        return NullLogger()
+    return WandbLogger(cfg, run_dir, log)

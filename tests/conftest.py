@@ -1,0 +1,19 @@
+"""Test environment: nothing lands in ~ (W&B, matplotlib, torch hub, our model cache)."""
+
+import os
+import tempfile
+
+import pytest
+
+_TMP = tempfile.mkdtemp(prefix="wsbench-tests-")
+for var, sub in (("WANDB_DIR", "wandb"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME", "torch"), ("WSBENCH_CACHE", "cache")):
+    os.environ.setdefault(var, os.path.join(_TMP, sub))
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+
+
+@pytest.fixture()
+def workdir(tmp_path, monkeypatch):
+    """Run in a fresh folder, so runs/ lands in tmp."""
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
