@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -30,14 +31,14 @@ def conf_dir() -> Path:
     return Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
 
 
+_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
+
+
 def parse_value(text: str) -> object:
     """YAML scalar/list parsing, plus floats YAML 1.1 leaves as strings ('1e-3')."""
     value = yaml.safe_load(text) if text != "" else ""
-    if isinstance(value, str):
-        try:
-            return float(value)
-        except ValueError:
-            return value
+    if isinstance(value, str) and _SCIENTIFIC.match(value):
+        return float(value)
     return value
 
 

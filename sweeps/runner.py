@@ -25,6 +25,8 @@ from sweeps.storage import make_sampler
 from sweeps.trial import Evaluator, knob_values, save_samples, trial_hash
 from sweeps.versions import versions
 
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
 COST_OF = {
     "nfe": lambda rec: rec["cost"]["nfe"],
     "wallclock": lambda rec: rec["cost"]["wallclock_s"] / rec["n_samples"],

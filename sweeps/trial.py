@@ -75,6 +75,7 @@ class Evaluator:
 
     def evaluate(self, cfg: DictConfig) -> Evaluation:
         name = cfg.method.name
+        check_t0_matches_refiner(cfg)
         models, train = {}, {}
         for need in METHODS[name].needs:
             models[need] = self.models.get(need, cfg)
@@ -92,6 +93,19 @@ class Evaluator:
         q = quality(batch.samples, reference, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot,
                     seed=cfg.seed, options=to_dict(cfg.eval)["metric_options"])
         return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train)
+
+
+def check_t0_matches_refiner(cfg: DictConfig) -> None:
+    """A refiner is only valid at the t0 it was trained for: a mismatch fails the trial."""
+    if cfg.method.name != "warm_start":
+        return
+    t0, r = cfg.method.t0, cfg.refiner
+    if r.t0_conditioned:
+        lo, hi = r.t0_range
+        if not lo <= t0 <= hi:
+            raise ValueError(f"method.t0={t0} lies outside refiner.t0_range [{lo}, {hi}] the refiner was trained on")
+    elif abs(t0 - r.t0) > 1e-9:
+        raise ValueError(f"method.t0={t0} differs from refiner.t0={r.t0}, the only t0 this refiner was trained for")
 
 
 def save_samples(run_dir: Path, arm: str, trial: int, ev: Evaluation, keep: int) -> tuple[str, str | None]:
