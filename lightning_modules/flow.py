@@ -58,7 +58,11 @@ class FlowMatching(L.LightningModule):
         t = sample_times(x1.shape[0], t0).to(x1)
         x_t, u = linear_path(x_t0, x1, t, t0)
         v = self.net(x_t, t, t0) if self.conditioned else self.net(x_t, t)
-        return (v - u).pow(2).sum(dim=1).mean()
+        # Weight by (1 - t0)^2, i.e. the error of the implied x1 = x_t0 + (1 - t0) v: targets
+        # scale as 1 / (1 - t0), and unweighted, the highest t0 in a range would dominate.
+        # For the noise path (t0 = 0) the weight is 1: plain conditional FM.
+        weight = (1 - t0).pow(2)
+        return (weight * (v - u).pow(2).sum(dim=1)).mean()
 
     def _draw_t0(self, like: torch.Tensor) -> torch.Tensor:
         n = like.shape[0]

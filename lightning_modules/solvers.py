@@ -58,7 +58,7 @@ def integrate(
     if step is None:
         raise ValueError(f"unknown solver '{solver}'; allowed: {', '.join(SOLVERS)}")
     ts = grid.tolist()
-    for t, t_next in zip(ts[:-1], ts[1:]):
+    for t, t_next in zip(ts[:-1], ts[1:], strict=True):
         x = step(velocity, x, t, t_next)
     return x
 

@@ -24,7 +24,7 @@ class Arm:
         """Every combination of the space's listed values, in a fixed order."""
         keys = list(self.space)
         values = [self.space[k] for k in keys]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*values)]
+        return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*values)]
 
 
 def _space(raw: object, arm: str, sampler: str) -> dict:

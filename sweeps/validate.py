@@ -6,8 +6,8 @@ from omegaconf import DictConfig
 
 from lightning_modules.data.toy import TOY_DATASETS
 from lightning_modules.drafters import DRAFTERS
-from lightning_modules.metrics import available_metrics
 from lightning_modules.methods import METHODS
+from lightning_modules.metrics import available_metrics
 from lightning_modules.pairing import PAIRINGS
 from lightning_modules.paths import STARTS
 from lightning_modules.solvers import SOLVERS

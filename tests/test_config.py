@@ -3,10 +3,10 @@
 import pytest
 
 from sweeps.arms import build_arms
+from sweeps.cache import ArtifactCache
 from sweeps.config import compose, parse_value
 from sweeps.errors import ConfigError
 from sweeps.models import ModelStore
-from sweeps.cache import ArtifactCache
 
 
 def test_group_and_key_overrides_compose():
