@@ -36,9 +36,11 @@ def linear_path(
 
 def sample_times(n: int, t0: torch.Tensor | float, generator: torch.Generator | None = None) -> torch.Tensor:
     """t ~ U[t0, 1) per example (t0 scalar or [n])."""
-    u = torch.rand(n, generator=generator)
-    t0 = torch.as_tensor(t0, dtype=u.dtype)
-    return t0 + (1 - t0) * u
+    # float64, then clamp: in float32, t0 near 1 would round t up to exactly 1.
+    u = torch.rand(n, generator=generator).double()
+    t0 = torch.as_tensor(t0, dtype=torch.float64)
+    t = t0 + (1 - t0) * u
+    return t.clamp_max(torch.nextafter(torch.tensor(1.0, dtype=torch.float64), torch.tensor(0.0, dtype=torch.float64)))
 
 
 def _column(v: torch.Tensor | float, like: torch.Tensor) -> torch.Tensor:

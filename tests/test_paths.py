@@ -138,11 +138,6 @@ def test_sample_times_per_example_t0_and_generator() -> None:
     torch.testing.assert_close(t, again, rtol=0, atol=0)
 
 
-@pytest.mark.xfail(
-    reason="paths.sample_times draws in float32 and casts t0 to float32, so for t0 >= 1 - 1e-6 "
-    "t0 + (1 - t0) u rounds to exactly 1.0 (~25% of draws at t0 = 1 - 1e-7), breaking [t0, 1)",
-    strict=True,
-)
 def test_sample_times_stays_below_one_near_one() -> None:
     t = sample_times(10000, 1 - 1e-7, generator=torch.Generator().manual_seed(0))
     assert bool((t < 1.0).all())

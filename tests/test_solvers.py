@@ -54,7 +54,9 @@ def test_linear_in_t_field(t0: float, steps: int) -> None:
     torch.testing.assert_close(euler, exact - (1 - t0) * h, rtol=1e-12, atol=1e-12)
     assert float((euler - exact).abs().max()) == pytest.approx((1 - t0) ** 2 / steps, rel=1e-9)
     for solver in ("midpoint", "heun"):
-        torch.testing.assert_close(integrate(field, x0, grid, solver), exact, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(
+            integrate(field, x0, grid, solver), exact, rtol=1e-12, atol=1e-12
+        )
 
 
 @pytest.mark.parametrize("t0", [0.0, 0.3, 0.9])
@@ -73,7 +75,10 @@ def test_linear_ode_one_step_factors(t0: float, steps: int) -> None:
     )
     for solver in ("midpoint", "heun"):
         torch.testing.assert_close(
-            integrate(field, x0, grid, solver), x0 * (1 + h + h * h / 2) ** steps, rtol=1e-13, atol=0
+            integrate(field, x0, grid, solver),
+            x0 * (1 + h + h * h / 2) ** steps,
+            rtol=1e-13,
+            atol=0,
         )
 
 
