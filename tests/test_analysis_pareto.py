@@ -118,3 +118,13 @@ def test_missing_ci_means_zero_half_width_and_empty_baseline():
     empty = Points.of([], [])
     result = iso_quality_speedup(empty, Points.of([1], [0.1]))
     assert result["status"] == NO_BASELINE and result["value"] is None
+
+
+def test_lower_bound_is_judged_on_the_nfe_grid_when_wallclock_is_noisy():
+    # Both method points sit at nfe 1 (the grid's smallest budget); timing noise makes the
+    # qualifying one 1.1 ms, not the arm's cheapest 1.0 ms. It is still a lower bound.
+    base = Points.of([8.0, 16.0], [0.5, 0.2], lo=[0.45, 0.19], hi=[0.55, 0.21], nfe=[8, 16])
+    method = Points.of([1.0, 1.1], [0.9, 0.2], nfe=[1, 1])
+    result = iso_quality_speedup(base, method)
+    assert result["status"] == "lower_bound" and result["text"].startswith("≥")
+    assert result["value"] == pytest.approx(16.0 / 1.1)
