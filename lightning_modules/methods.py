@@ -144,6 +144,10 @@ def build_method(name: str, models: dict[str, nn.Module], knobs: dict) -> Method
     missing = [m for m in cls.needs if m not in models]
     if missing:
         raise ValueError(f"method '{name}' needs trained models {missing}")
+    required = {"noise_start": ("steps",), "warm_start": ("t0", "steps"), "sdedit": ("t0", "steps")}
+    absent = [k for k in required.get(name, ()) if k not in knobs]
+    if absent:
+        raise ValueError(f"method '{name}' needs knobs {absent}")
     solver_kw = {k: knobs[k] for k in ("solver", "rtol", "atol") if k in knobs}
     if name == "noise_start":
         return NoiseStart(models["noise_model"], steps=knobs["steps"], **solver_kw)

@@ -15,7 +15,7 @@ import torch
 from sweeps.config import config_hash
 
 # Bump when a change to training code makes old artifacts wrong.
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: initial weights seeded by the training seed
 
 
 def default_cache_dir() -> Path:

@@ -56,7 +56,11 @@ class ModelStore:
     def get(self, name: str, cfg: DictConfig) -> nn.Module:
         key = self.key(name, cfg)
         if key not in self._memo:
-            model = self._build(name, cfg)
+            # Initial weights come from the model's own training seed, not from whatever the
+            # global RNG holds after earlier work, so a model is the same wherever it is trained.
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(self._seed(name, cfg))
+                model = self._build(name, cfg)
             if self.cache.has(key):
                 state, meta = self.cache.load(key)
                 model.load_state_dict(state)
@@ -79,6 +83,10 @@ class ModelStore:
         if key not in self._data:
             self._data[key] = data_module(cfg)
         return self._data[key]
+
+    @staticmethod
+    def _seed(name: str, cfg: DictConfig) -> int:
+        return int(cfg.drafter.seed if name == "drafter" else cfg.refiner.train.seed)
 
     def _build(self, name: str, cfg: DictConfig) -> nn.Module:
         if name == "drafter":

@@ -9,13 +9,24 @@ import optuna
 from sweeps.errors import ConfigError
 
 
-def make_storage(url: str | None, run_dir: Path) -> optuna.storages.BaseStorage:
-    """Open (creating if needed) the study storage; a broken URL is a ConfigError, before compute."""
+def make_storage(url: str | None, run_dir: Path, *, owner: bool = True, log=print) -> optuna.storages.BaseStorage:  # noqa: ANN001
+    """Open (creating if needed) the study storage; a broken URL is a ConfigError, before compute.
+
+    `owner`: this process is the only one running the study (not a --worker), so a journal
+    lock left by a killed run is stale and is removed instead of waited for.
+    """
     if not url:
         from optuna.storages.journal import JournalFileBackend
 
         run_dir.mkdir(parents=True, exist_ok=True)
-        return optuna.storages.JournalStorage(JournalFileBackend(str(run_dir / "optuna.journal")))
+        # Absolute path: Optuna's lock is a symlink to the journal, and a relative target
+        # dangles, which makes a later run spin forever on a leftover lock.
+        journal = (run_dir / "optuna.journal").resolve()
+        lock = Path(f"{journal}.lock")
+        if owner and lock.is_symlink():
+            log(f"removing the journal lock left by an interrupted run: {lock}")
+            lock.unlink()
+        return optuna.storages.JournalStorage(JournalFileBackend(str(journal)))
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as err:  # noqa: BLE001 - any failure to open is the user's URL

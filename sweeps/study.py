@@ -10,6 +10,7 @@ from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
 from sweeps.errors import ConfigError
 from sweeps.models import ModelStore
+from sweeps.prefetch import planned, train_missing
 from sweeps.runner import SweepRunner
 from sweeps.storage import make_storage
 from sweeps.trial import Evaluator
@@ -26,16 +27,18 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     cfg, arms = build_arms(overrides)
     _device_ok(cfg)
     run_dir = run_dir_of(cfg)
-    storage = make_storage(cfg.sweep.storage, run_dir)  # opened before compute: a bad URL stops here
+    storage = make_storage(cfg.sweep.storage, run_dir, owner=not worker, log=log)  # opened before compute: a bad URL stops here
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), sampler {cfg.sweep.sampler}, "
+        f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
+    train_missing(models, planned(models, arms, cfg.sweep.sampler), workers=cfg.train_workers, threads=int(cfg.threads),
+                  cache_dir=cfg.cache_dir, log=log)
     evaluator = Evaluator(models)
     reference, _ = evaluator.reference(arms[0].cfg)
     np.save(run_dir / "reference.npy", reference[: int(cfg.eval.save_samples)].numpy())
     logger = make_logger(cfg, run_dir, log)
-    log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), sampler {cfg.sweep.sampler}, "
-        f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log).run()
     if not report:
         return None
@@ -53,6 +56,8 @@ def train_only(overrides: list[str], log=print) -> None:  # noqa: ANN001
 
     cfg, arms = build_arms(overrides)
     models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    train_missing(models, planned(models, arms, cfg.sweep.sampler), workers=cfg.train_workers, threads=int(cfg.threads),
+                  cache_dir=cfg.cache_dir, log=log)
     for arm in arms:
         for need in METHODS[arm.cfg.method.name].needs:
             models.get(need, arm.cfg)

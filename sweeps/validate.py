@@ -46,6 +46,8 @@ def validate_run(cfg: DictConfig) -> None:
     _int_at_least("data.n_train", cfg.data.n_train, 2)
     _one_of("device", cfg.device, DEVICES)
     _int_at_least("threads", cfg.threads, 1)
+    if cfg.train_workers != "auto":
+        _int_at_least("train_workers", cfg.train_workers, 1)
 
     d = cfg.drafter
     _one_of("drafter.name", d.name, DRAFTERS)

@@ -274,3 +274,10 @@ def test_measure_fills_cost(models, name: str, solver: str, steps: int, nfe: int
     assert isinstance(cost["peak_mem_bytes"], int) and cost["peak_mem_bytes"] > 0
     # The measured batch is the seed's batch.
     torch.testing.assert_close(batch.samples, method.generate(32, seed=0).samples, rtol=0, atol=0)
+
+
+def test_build_method_names_a_missing_knob():
+    import pytest
+
+    with pytest.raises(ValueError, match=r"needs knobs \['t0'\]"):
+        build_method("warm_start", {"refiner": torch.nn.Identity(), "drafter": torch.nn.Identity()}, {"steps": 2})

@@ -132,6 +132,19 @@ def test_killed_sweep_process_resumes_to_a_complete_study(workdir):
     proc.wait()
     n_before = len(jsonl.read_text().splitlines())
     assert 2 <= n_before < 8
-    subprocess.run(cmd, cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=workdir, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                   timeout=300)
     recs = _records(workdir / "runs" / "smoke")
     assert len(recs) == 8 and len({(r["arm"], r["config_hash"]) for r in recs}) == 8
+
+
+def test_journal_lock_left_by_a_killed_run_does_not_block_the_rerun(workdir):
+    # What a SIGKILL inside a journal write leaves: Optuna's lock symlink.
+    run_dir = workdir / "runs" / "smoke"
+    run_dir.mkdir(parents=True)
+    os.symlink("runs/smoke/optuna.journal", run_dir / "optuna.journal.lock")
+    lines = []
+    study_mod.run_study(SMOKE, report=False, log=lines.append)
+    assert len(_records(run_dir)) == 8
+    assert any("journal lock left by an interrupted run" in line for line in lines)
+    assert not (run_dir / "optuna.journal.lock").is_symlink()

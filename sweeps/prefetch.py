@@ -1,0 +1,108 @@
+"""Train every model a study will need before its first trial, several at once.
+
+Training is single-threaded work on small nets, so on an N-core machine N independent models
+train side by side in spawned processes. Only training runs in parallel: trials (whose
+wall-clock is a measured quantity) still run one at a time, after this. Drafters go first
+because warm-start refiners train on their drafts.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from multiprocessing import get_context
+
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_modules.methods import METHODS
+from sweeps.cache import ArtifactCache
+from sweeps.config import with_params
+from sweeps.models import ModelStore
+
+
+def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
+    """(model name, config) for every distinct model the arms need (grid: at every point)."""
+    seen: dict[str, tuple[str, DictConfig]] = {}
+    for arm in arms:
+        for point in (arm.grid() if sampler == "grid" else [{}]):
+            cfg = with_params(arm.cfg, point) if point else arm.cfg
+            for name in METHODS[cfg.method.name].needs:
+                seen.setdefault(models.key(name, cfg), (name, cfg))
+    return list(seen.values())
+
+
+def resolve_workers(value: object, n_jobs: int, threads: int = 1) -> int:
+    if value == "auto":  # fill the cores, each worker using `threads` torch threads
+        value = (os.cpu_count() or 1) // max(1, threads)
+    return max(1, min(int(value), n_jobs))
+
+
+def _effort(job: tuple[str, DictConfig]) -> float:
+    """Rough training time, for longest-first scheduling (exact OT pairing costs ~2x)."""
+    name, cfg = job
+    if name == "drafter":
+        return float(cfg.drafter.get("steps", 0) or 0)
+    return float(cfg.refiner.train.steps) * (2.0 if cfg.refiner.pairing == "minibatch_ot" else 1.0)
+
+
+def _init_worker(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+
+
+def _train_one(name: str, cfg_yaml: str, cache_dir: str | None) -> dict:
+    cfg = OmegaConf.create(cfg_yaml)
+    store = ModelStore(ArtifactCache(cache_dir), log=lambda *_: None)
+    key = store.key(name, cfg)
+    store.get(name, cfg)
+    return {"key": key, **store.train_info.get(key, {})}
+
+
+def train_missing(models: ModelStore, jobs: list[tuple[str, DictConfig]], *, workers: object, threads: int,
+                  cache_dir: str | None, log=print) -> None:  # noqa: ANN001
+    """Train the jobs not yet in the cache; failures are logged and left to the trials to record."""
+    missing = [(n, c) for n, c in jobs if not models.cache.has(models.key(n, c))]
+    if not missing:
+        return
+    n_workers = resolve_workers(workers, len(missing), threads)
+    if n_workers == 1:
+        import torch
+
+        torch.set_num_threads(threads)
+        for name, cfg in missing:
+            try:
+                models.get(name, cfg)
+            except Exception as err:  # noqa: BLE001 - the trials that need it record the failure
+                log(f"  training {name} failed: {err.__class__.__name__}: {err}".splitlines()[0])
+        return
+    log(f"training {len(missing)} model(s) in {n_workers} processes ({threads} thread(s) each)")
+    start = time.perf_counter()
+    phases = [[j for j in missing if j[0] == "drafter"], [j for j in missing if j[0] != "drafter"]]
+    with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker,
+                             initargs=(threads,)) as pool:
+        try:
+            for phase in phases:
+                pending = {}
+                for name, cfg in sorted(phase, key=_effort, reverse=True):
+                    key = models.key(name, cfg)
+                    log(f"  queued {name} [{key}]")
+                    fut = pool.submit(_train_one, name, OmegaConf.to_yaml(cfg), cache_dir)
+                    pending[fut] = (name, key)
+                while pending:
+                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        name, key = pending.pop(fut)
+                        try:
+                            info = fut.result()
+                        except Exception as err:  # noqa: BLE001
+                            log(f"  training {name} [{key}] failed: {err.__class__.__name__}: {err}".splitlines()[0])
+                            continue
+                        loss = info.get("final_loss")
+                        log(f"  trained {name} [{key}] in {info.get('seconds', 0):.1f} s"
+                            + (f", final loss {loss:.4g}" if loss is not None else ""))
+        except KeyboardInterrupt:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+    log(f"trained {len(missing)} model(s) in {time.perf_counter() - start:.0f} s wall-clock")
