@@ -63,6 +63,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "samples_path": record.get("samples_path"),
         "drafts_path": record.get("drafts_path"),
         "primary_metric": record.get("primary_metric"),
+        "features": record.get("features") if isinstance(record.get("features"), dict) else None,
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))
@@ -113,6 +114,8 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     Columns: ``arm, method, trial, state, t0, steps, pairing`` and one column per cost axis
     (``nfe``, ``wallclock`` in seconds per sample, ``flops`` per sample), then ``q.<metric>``,
     ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``.
+    ``features`` holds the record's feature-net dict (image trials: the classifier whose
+    features FID/KID are computed on), None where the record has none (toy trials).
     Missing numbers are NaN. A repeated (arm, trial) keeps the last record, with a warning.
     ``df.attrs["metrics"]`` lists the quality metrics in the first COMPLETE record's order.
     """
@@ -170,3 +173,33 @@ def complete_trials(frame: pd.DataFrame) -> pd.DataFrame:
 def arm_order(frame: pd.DataFrame) -> list[str]:
     """Arms in the order they first appear in trials.jsonl (stable labels and colours)."""
     return list(dict.fromkeys(frame["arm"].tolist()))
+
+
+# The fields of a record's ``features`` dict that identify the feature net, in display order.
+FEATURE_FIELDS = ("name", "key", "weights_hash", "test_accuracy", "feature_dim", "n_reference")
+
+
+def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The distinct feature nets (``features`` dicts) found in the trials, in first-seen order.
+
+    Each entry is the record's dict (``FEATURE_FIELDS`` first, then any other keys) plus
+    ``arms`` (the arms whose trials used it) and ``n_trials``. Empty when no trial carries
+    ``features`` (toy runs). More than one entry means the trials mix feature nets (e.g. a
+    retrained classifier with a different weights hash): their FID/KID are not comparable.
+    """
+    if "features" not in frame:
+        return []
+    nets: dict[str, dict[str, Any]] = {}
+    for arm, features in zip(frame["arm"], frame["features"], strict=True):
+        if not isinstance(features, dict):
+            continue
+        ident = json.dumps(features, sort_keys=True, default=str)
+        if ident not in nets:
+            ordered = {k: features.get(k) for k in FEATURE_FIELDS}
+            ordered.update({k: v for k, v in features.items() if k not in FEATURE_FIELDS})
+            nets[ident] = {**ordered, "arms": [], "n_trials": 0}
+        entry = nets[ident]
+        entry["n_trials"] += 1
+        if arm not in entry["arms"]:
+            entry["arms"].append(arm)
+    return list(nets.values())

@@ -1,4 +1,4 @@
-"""Figures: quality-vs-cost fronts, speed-up vs t0, and sample scatter grids.
+"""Figures: quality-vs-cost fronts, speed-up vs t0, and sample scatters or image grids.
 
 Figures are built on ``matplotlib.figure.Figure`` with an Agg canvas, never through pyplot,
 so no GUI backend or global figure state is involved (safe in workers and tests).
@@ -6,6 +6,7 @@ so no GUI backend or global figure state is involved (safe in workers and tests)
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,8 @@ from analysis.pareto import arm_fronts
 from analysis.speedup import LOWER_BOUND, NEVER_REACHES, OK
 
 MAX_SCATTER_POINTS = 2000  # enough to see the shape; keeps PDFs small
+N_GRID_IMAGES = 8  # images per row of an image grid (the first ones saved, same indices)
+N_GRID_BUDGETS = 4  # budgets along an arm's front in its per-arm grid
 
 
 def _new_figure(width: float, height: float) -> Figure:
@@ -103,10 +106,14 @@ def plot_front(
 
 
 def plot_speedup_vs_t0(
-    by_t0: dict[str, list[dict[str, Any]]], baseline: str | None, stem: Path
+    by_t0: dict[str, list[dict[str, Any]]],
+    baseline: str | None,
+    stem: Path,
+    metric_label: str | None = None,
 ) -> list[Path]:
     """Speed-up vs t0 per warm arm: filled dots measured, hollow triangles lower bounds,
-    crosses on the x-axis where that t0 never reaches the target; dotted line at 1x."""
+    crosses on the x-axis where that t0 never reaches the target; dotted line at 1x.
+    ``metric_label``, when given, names the quality measure in the title."""
     fig = _new_figure(6, 4)
     ax = fig.add_subplot()
     colors = _colors(list(by_t0))
@@ -136,6 +143,8 @@ def plot_speedup_vs_t0(
             label=f"{arm} (never reaches)" if never.any() else None,
         )
     ax.axhline(1.0, color="0.3", ls=":", lw=1)
+    if metric_label:
+        ax.set_title(f"iso-quality in {metric_label}", fontsize=9)
     ax.set_ylim(bottom=0)
     ax.set_xlabel("t0 (draft start time)")
     ax.set_ylabel(f"speed-up at iso-quality vs {baseline}")
@@ -177,17 +186,36 @@ def _scatter_panel(ax, samples, drafts, title: str, color, limits) -> None:
     ax.set_yticks([])
 
 
-def _title(kind: str, row: pd.Series, metric: str, cost_axis: str) -> str:
+def _title(kind: str, row: pd.Series, metric: str, cost_axis: str, label: str | None = None) -> str:
+    """``arm``, then ``kind: knobs, <label or metric>=value`` on a second line."""
     knobs = [f"{cost_axis}={row[cost_axis]:.3g}"]
     knobs += [f"{k}={row[k]:g}" for k in ("steps", "t0") if pd.notna(row.get(k))]
-    return f"{row['arm']}\n{kind}: {', '.join(knobs)}, {metric}={row[f'q.{metric}']:.4g}"
+    value = row[f"q.{metric}"]
+    return f"{row['arm']}\n{kind}: {', '.join(knobs)}, {label or metric}={value:.4g}"
+
+
+def _best_and_cheapest(rows: pd.DataFrame, metric: str, cost_axis: str):
+    best = rows.sort_values([f"q.{metric}", cost_axis], kind="stable").iloc[0]
+    cheapest = rows.sort_values([cost_axis, f"q.{metric}"], kind="stable").iloc[0]
+    return best, cheapest
 
 
 def plot_samples(
-    trials: pd.DataFrame, run_dir: Path, metric: str, cost_axis: str, stem: Path
+    trials: pd.DataFrame,
+    run_dir: Path,
+    metric: str,
+    cost_axis: str,
+    stem: Path,
+    metric_label: str | None = None,
 ) -> list[Path]:
     """Grid of 2-D scatters: the reference (if saved), then per arm its best-quality trial and
-    its cheapest trial, drafts (grey) under the samples where saved."""
+    its cheapest trial, drafts (grey) under the samples where saved.
+
+    When the run saved images ([n, C, H, W] reference or samples), rows of images instead:
+    see ``_plot_image_samples``; ``metric_label`` then names the metric in the titles.
+    """
+    if images_in_run(trials, run_dir):
+        return _plot_image_samples(trials, run_dir, metric, cost_axis, stem, metric_label)
     done = complete_trials(trials)
     done = done.loc[done[f"q.{metric}"].notna() & done[cost_axis].notna()]
     arms = [a for a in arm_order(trials) if (done["arm"] == a).any()]
@@ -208,9 +236,7 @@ def plot_samples(
         row_at = 1
     colors = _colors(arm_order(trials))
     for i, arm in enumerate(arms, start=row_at):
-        rows = done.loc[done["arm"] == arm]
-        best = rows.sort_values([f"q.{metric}", cost_axis], kind="stable").iloc[0]
-        cheapest = rows.sort_values([cost_axis, f"q.{metric}"], kind="stable").iloc[0]
+        best, cheapest = _best_and_cheapest(done.loc[done["arm"] == arm], metric, cost_axis)
         for j, (kind, row) in enumerate((("best", best), ("cheapest", cheapest))):
             _scatter_panel(
                 axes[i, j],
@@ -223,3 +249,204 @@ def plot_samples(
     if n_rows == 0:
         axes[0, 0].text(0.5, 0.5, "no samples", ha="center", transform=axes[0, 0].transAxes)
     return save_figure(fig, stem)
+
+
+# --- image runs --------------------------------------------------------------------------
+
+
+def _peek_shape(run_dir: Path, relpath: Any) -> tuple[int, ...] | None:
+    """The shape of a saved .npy array without reading its data, None if absent/unreadable."""
+    if not isinstance(relpath, str) or not relpath:
+        return None
+    try:
+        return tuple(np.load(run_dir / relpath, mmap_mode="r", allow_pickle=False).shape)
+    except (OSError, ValueError):
+        return None
+
+
+def _is_image_shape(shape: tuple[int, ...] | None) -> bool:
+    return shape is not None and len(shape) == 4 and shape[1] in (1, 3) and shape[0] > 0
+
+
+def images_in_run(trials: pd.DataFrame, run_dir: Path) -> bool:
+    """True when the run saved images: ``reference.npy`` is [n, C, H, W] (C = 1 or 3), or,
+    with no usable 2-D reference, the first readable samples file of a COMPLETE trial is."""
+    shape = _peek_shape(run_dir, "reference.npy")
+    if _is_image_shape(shape):
+        return True
+    if shape is not None and len(shape) == 2:
+        return False
+    for relpath in complete_trials(trials)["samples_path"]:
+        shape = _peek_shape(run_dir, relpath)
+        if shape is not None:
+            return _is_image_shape(shape)
+    return False
+
+
+def _load_images(run_dir: Path, relpath: Any, n: int = N_GRID_IMAGES) -> np.ndarray | None:
+    """The first ``n`` images of a saved [n, C, H, W] array as float32, or None."""
+    if not isinstance(relpath, str) or not relpath:
+        return None
+    try:
+        array = np.load(run_dir / relpath, mmap_mode="r", allow_pickle=False)
+        if not _is_image_shape(array.shape):
+            return None
+        return np.array(array[:n], dtype=np.float32)
+    except (OSError, ValueError):
+        return None
+
+
+def _montage(images: np.ndarray, slots: int = N_GRID_IMAGES, pad: int = 1) -> np.ndarray:
+    """[k, C, H, W] in [-1, 1] -> one [H, slots*(W+pad)-pad, C] strip in [0, 1]; separators and
+    empty slots (k < slots) are white, so every row of a figure has the same pixel scale."""
+    _, channels, height, width = images.shape
+    strip = np.ones((height, slots * (width + pad) - pad, channels), dtype=np.float32)
+    shown = np.clip((images[:slots] + 1.0) / 2.0, 0.0, 1.0)
+    for i, image in enumerate(shown):
+        strip[:, i * (width + pad) : i * (width + pad) + width] = np.transpose(image, (1, 2, 0))
+    return strip
+
+
+def _image_row(ax, images: np.ndarray | None, label: str, title: str | None = None) -> None:
+    """One row of images (or a "no samples" note) on ``ax``; ``label`` on the left."""
+    if images is None:
+        ax.text(0.5, 0.5, f"no {label}", ha="center", va="center", transform=ax.transAxes)
+        for spine in ax.spines.values():
+            spine.set_visible(False)
+    else:
+        strip = _montage(images)
+        if strip.shape[2] == 1:
+            ax.imshow(strip[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+        else:
+            ax.imshow(strip, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_ylabel(label, fontsize=7)
+    if title:
+        ax.set_title(title, fontsize=7, loc="left")
+
+
+def _trial_rows(
+    run_dir: Path, row: pd.Series, title: str
+) -> list[tuple[np.ndarray | None, str, str | None]]:
+    """(images, label, title) rows for one trial: drafts (where saved) above its samples;
+    the title goes on the top row of the pair."""
+    drafts = _load_images(run_dir, row["drafts_path"])
+    samples = _load_images(run_dir, row["samples_path"])
+    if drafts is None:
+        return [(samples, "samples", title)]
+    return [(drafts, "drafts", title), (samples, "samples", None)]
+
+
+def _image_figure(
+    rows: list[tuple[np.ndarray | None, str, str | None]], suptitle: str | None = None
+) -> Figure:
+    height = 1.15 * max(len(rows), 1) + (0.3 if suptitle else 0.0)
+    fig = _new_figure(max(6.0, 0.85 * N_GRID_IMAGES + 0.6), height)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=9)
+    axes = fig.subplots(max(len(rows), 1), 1, squeeze=False)[:, 0]
+    for ax, (images, label, title) in zip(axes, rows, strict=False):
+        _image_row(ax, images, label, title)
+    if not rows:
+        axes[0].text(0.5, 0.5, "no samples", ha="center", transform=axes[0].transAxes)
+        axes[0].set_axis_off()
+    return fig
+
+
+def _one_line(title: str) -> str:
+    return title.replace("\n", " — ", 1)
+
+
+def _plot_image_samples(
+    trials: pd.DataFrame,
+    run_dir: Path,
+    metric: str,
+    cost_axis: str,
+    stem: Path,
+    metric_label: str | None,
+) -> list[Path]:
+    """Rows of images: the reference (if saved) on top, then per arm its best-quality trial and
+    its cheapest trial (once if they are the same trial), each as the first
+    ``N_GRID_IMAGES`` drafts (where saved) directly above the samples refined from them."""
+    done = complete_trials(trials)
+    done = done.loc[done[f"q.{metric}"].notna() & done[cost_axis].notna()]
+    label = metric_label or metric
+    rows: list[tuple[np.ndarray | None, str, str | None]] = []
+    reference = _load_images(run_dir, "reference.npy")
+    if reference is not None:
+        rows.append((reference, "reference", "reference (held-out data)"))
+    for arm in arm_order(trials):
+        arm_rows = done.loc[done["arm"] == arm]
+        if arm_rows.empty:
+            continue
+        best, cheapest = _best_and_cheapest(arm_rows, metric, cost_axis)
+        picks = [("best", best), ("cheapest", cheapest)]
+        if best.name == cheapest.name:
+            picks = [("best = cheapest", best)]
+        for kind, row in picks:
+            rows += _trial_rows(
+                run_dir, row, _one_line(_title(kind, row, metric, cost_axis, label))
+            )
+    return save_figure(_image_figure(rows), stem)
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe version of an arm name: ``warm_start[gmm,noised,ot]`` ->
+    ``warm_start_gmm_noised_ot``."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_.") or "arm"
+
+
+def _budget_picks(front: pd.DataFrame, k: int = N_GRID_BUDGETS) -> pd.DataFrame:
+    """Up to ``k`` trials along a front (cheapest first), always its cheapest and its best."""
+    if len(front) <= k:
+        return front
+    return front.iloc[np.unique(np.round(np.linspace(0, len(front) - 1, k)).astype(int))]
+
+
+def plot_arm_grids(
+    trials: pd.DataFrame,
+    run_dir: Path,
+    metric: str,
+    cost_axis: str,
+    folder: Path,
+    metric_label: str | None = None,
+) -> list[Path]:
+    """Image runs only (else nothing is written and ``[]`` returned): one
+    ``folder/<safe arm name>.png`` per arm, the reference on top and then, for up to
+    ``N_GRID_BUDGETS`` budgets along the arm's front on ``cost_axis`` (cheapest to best),
+    the drafts row (where saved) above the samples refined from them."""
+    if not images_in_run(trials, run_dir):
+        return []
+    label = metric_label or metric
+    reference = _load_images(run_dir, "reference.npy")
+    paths: list[Path] = []
+    used: set[str] = set()
+    for arm, front in arm_fronts(trials, metric, cost_axis).items():
+        if front.empty:
+            continue
+        picks = _budget_picks(front)
+        rows: list[tuple[np.ndarray | None, str, str | None]] = []
+        if reference is not None:
+            rows.append((reference, "reference", "reference (held-out data)"))
+        for i, (_, row) in enumerate(picks.iterrows()):
+            kind = f"budget {i + 1}/{len(picks)}"
+            if i == 0:
+                kind += " (cheapest)"
+            if i == len(picks) - 1 and len(picks) > 1:
+                kind += " (best)"
+            rows += _trial_rows(
+                run_dir, row, _one_line(_title(kind, row, metric, cost_axis, label))
+            )
+        if all(images is None for images, _, _ in rows):
+            continue
+        name, n = safe_name(arm), 2
+        while name in used:  # two arms with the same safe name: keep both files
+            name, n = f"{safe_name(arm)}-{n}", n + 1
+        used.add(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{name}.png"
+        suptitle = f"{arm}: {len(picks)} budget(s) along its {cost_axis} front, cheapest to best"
+        _image_figure(rows, suptitle).savefig(path, dpi=150)
+        paths.append(path)
+    return paths

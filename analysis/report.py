@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from analysis.load import (
     arm_order,
     complete_trials,
     default_metric,
+    feature_nets,
     load_trials,
     metrics_of,
 )
@@ -28,7 +30,11 @@ METRIC_LABELS = {
     "hist_tv": "histogram TV",
     "mmd": "MMD",
     "fid": "FID",
+    "kid": "KID",
 }
+# Metrics computed on a feature net's embeddings: their label always names the feature net
+# (never a bare "FID": Inception FID and digits-classifier FID are different numbers).
+FEATURE_METRICS = frozenset({"fid", "kid"})
 FIGURE_AXES = ("nfe", "wallclock")  # fronts and speed-ups are always given on these axes
 AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}
 
@@ -44,6 +50,63 @@ def _strict(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def metric_label(metric: str, features: list[dict[str, Any]]) -> str:
+    """The display label of ``metric``: e.g. "sliced W2"; for a feature metric it names the
+    feature net, "FID (digits-classifier features)", and flags mixed feature nets."""
+    base = METRIC_LABELS.get(metric, metric)
+    if metric not in FEATURE_METRICS:
+        return base
+    names = list(dict.fromkeys(str(f.get("name") or "unnamed") for f in features))
+    if not names:
+        return f"{base} (feature net not recorded)"
+    text = f"{base} ({' / '.join(names)} features"
+    if len(features) > 1:
+        text += f"; MIXED: {len(features)} different feature nets"
+    return text + ")"
+
+
+def metric_text(summary: dict[str, Any]) -> str:
+    """How tables name the metric: its key for toy metrics (``sw2``), the full label for
+    feature metrics, so no table says a bare "fid"."""
+    metric = summary["metric"]
+    return summary["metric_label"] if metric in FEATURE_METRICS else metric
+
+
+def _net_text(net: dict[str, Any]) -> str:
+    parts = [
+        f"test accuracy {fmt_number(net.get('test_accuracy'))}",
+        f"weights {net.get('weights_hash') or '—'}",
+    ]
+    if net.get("feature_dim") is not None:
+        parts.append(f"{net['feature_dim']}-d features")
+    if net.get("n_reference") is not None:
+        parts.append(f"{net['n_reference']} reference samples")
+    if net.get("key"):
+        parts.append(f"key {net['key']}")
+    return f"{net.get('name') or 'unnamed'} ({', '.join(parts)})"
+
+
+def features_note(summary: dict[str, Any]) -> str | None:
+    """One line naming the feature net behind FID/KID (name, test accuracy, weights hash), or
+    a warning listing every net and its arms when the trials mix several; None for toy runs."""
+    nets = summary.get("features") or []
+    if not nets:
+        return None
+    n_samples = ", ".join(str(n) for n in summary.get("n_samples") or []) or "—"
+    if len(nets) == 1:
+        return f"Feature net for FID/KID: {_net_text(nets[0])}; samples per trial: {n_samples}."
+    listed = "; ".join(f"{_net_text(n)} used by {', '.join(n.get('arms') or [])}" for n in nets)
+    return (
+        f"WARNING: the trials mix {len(nets)} different feature nets, so their FID/KID values "
+        f"are not comparable: {listed}; samples per trial: {n_samples}."
+    )
+
+
+def _n_samples(trials: pd.DataFrame) -> list[int]:
+    values = pd.to_numeric(trials["n_samples"], errors="coerce").dropna()
+    return sorted({int(v) for v in values})
 
 
 def _front_pairs(fronts: dict[str, pd.DataFrame], metric: str, axis: str) -> dict[str, list]:
@@ -81,10 +144,13 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
     floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials) if f"floor.{m}" in done}
     study = trials["study"].dropna()
+    nets = feature_nets(trials)
     return {
         "study": study.iloc[0] if len(study) else None,
         "metric": metric,
-        "metric_label": METRIC_LABELS.get(metric, metric),
+        "metric_label": metric_label(metric, nets),
+        "features": nets,
+        "n_samples": _n_samples(trials),
         "cost_axis": cost_axis,
         "baseline": primary,
         "baselines": baselines,
@@ -103,11 +169,11 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
     }
 
 
-def _front_table(fronts: dict[str, pd.DataFrame], metric: str, cost_axis: str):
+def _front_table(fronts: dict[str, pd.DataFrame], metric: str, cost_axis: str, name: str):
     headers = [
         "arm",
         f"{AXIS_SHORT.get(cost_axis, cost_axis)} per sample",
-        f"{metric} [CI]",
+        f"{name} [CI]",
         "t0",
         "steps",
         "trial",
@@ -128,8 +194,8 @@ def _front_table(fronts: dict[str, pd.DataFrame], metric: str, cost_axis: str):
 
 
 def _speedup_table(summary: dict[str, Any]):
-    metric, by_axis = summary["metric"], summary["speedup_by_axis"]
-    headers = ["arm", f"best {metric} [CI]", f"floor {metric}"]
+    name, by_axis = metric_text(summary), summary["speedup_by_axis"]
+    headers = ["arm", f"best {name} [CI]", f"floor {name}"]
     headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in FIGURE_AXES]
     rows = []
     for arm, best in summary["best_quality"].items():
@@ -147,9 +213,17 @@ def _speedup_table(summary: dict[str, Any]):
     return headers, rows
 
 
-def _write_table(out: Path, name: str, headers, rows, caption: str) -> list[Path]:
+def _write_table(
+    out: Path, name: str, headers, rows, caption: str, note: str | None = None
+) -> list[Path]:
+    """``name.md`` (``note`` as a line under the table) and ``name.tex`` (``note`` appended
+    to the caption)."""
     paths = [out / f"{name}.md", out / f"{name}.tex"]
-    paths[0].write_text(markdown_table(headers, rows), encoding="utf-8")
+    markdown = markdown_table(headers, rows)
+    if note:
+        markdown += f"\n{note}\n"
+        caption = f"{caption}. {note}"
+    paths[0].write_text(markdown, encoding="utf-8")
     paths[1].write_text(latex_table(headers, rows, caption), encoding="utf-8")
     return paths
 
@@ -162,7 +236,13 @@ def write_report(
 ) -> dict[str, Any]:
     """Analyse ``RUN_DIR/trials.jsonl`` and write ``summary.json``, figures (PNG + PDF:
     front_nfe, front_wallclock, speedup_vs_t0, samples) and tables (front, speedup as .md and
-    .tex) to ``out`` (default ``RUN_DIR/report``). Returns the summary as written."""
+    .tex) to ``out`` (default ``RUN_DIR/report``). Returns the summary as written.
+
+    Image runs (samples saved as [n, C, H, W]) get image grids in ``samples`` and one PNG per
+    arm, ``grids/<safe arm name>.png``, with samples at a few budgets along its front. When
+    the trials carry ``features`` (the net FID/KID are computed on), the metric label and a
+    note under every table name it; trials mixing several feature nets are warned about.
+    ``summary["files"]`` lists every file written, relative to ``out``."""
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
     if cost_axis not in COST_AXES:
@@ -173,35 +253,45 @@ def write_report(
     out = Path(out) if out is not None else run_dir / "report"
     # matplotlib is imported only when figures are drawn: `import analysis` stays light and
     # MPLCONFIGDIR set by a caller (or a test) before this point is honoured.
-    from analysis.plots import plot_front, plot_samples, plot_speedup_vs_t0
+    from analysis.plots import plot_arm_grids, plot_front, plot_samples, plot_speedup_vs_t0
 
     out.mkdir(parents=True, exist_ok=True)
 
     summary = _strict(build_summary(trials, metric, cost_axis))
+    if len(summary["features"]) > 1:
+        warnings.warn(f"{run_dir}: {features_note(summary)}", stacklevel=2)
     floor = summary["reference_floor"].get(metric)
+    label = summary["metric_label"]
+    # Toy runs keep their figures exactly as before; feature metrics are named in every title.
+    named = label if metric in FEATURE_METRICS else None
+    note = features_note(summary)
+    name = metric_text(summary)
     files: list[Path] = []
     for axis in FIGURE_AXES:
         files += plot_front(
             trials, metric, summary["metric_label"], axis, floor, out / f"front_{axis}"
         )
     files += plot_speedup_vs_t0(
-        summary["speedup_vs_t0"], summary["baseline"], out / "speedup_vs_t0"
+        summary["speedup_vs_t0"], summary["baseline"], out / "speedup_vs_t0", named
     )
-    files += plot_samples(trials, run_dir, metric, cost_axis, out / "samples")
+    files += plot_samples(trials, run_dir, metric, cost_axis, out / "samples", named)
+    files += plot_arm_grids(trials, run_dir, metric, cost_axis, out / "grids", label)
     fronts = arm_fronts(trials, metric, cost_axis)
     files += _write_table(
         out,
         "front",
-        *_front_table(fronts, metric, cost_axis),
-        caption=f"Pareto fronts: {metric} vs {cost_axis} per arm",
+        *_front_table(fronts, metric, cost_axis, name),
+        caption=f"Pareto fronts: {name} vs {cost_axis} per arm",
+        note=note,
     )
     files += _write_table(
         out,
         "speedup",
         *_speedup_table(summary),
-        caption=f"Speed-up at iso-{metric} vs each noise-start baseline",
+        caption=f"Speed-up at iso-{name} vs each noise-start baseline",
+        note=note,
     )
-    summary["files"] = sorted(p.name for p in [*files, out / "summary.json"])
+    summary["files"] = sorted(p.relative_to(out).as_posix() for p in [*files, out / "summary.json"])
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8"
     )
@@ -211,7 +301,7 @@ def write_report(
 def format_summary_table(summary: dict[str, Any]) -> str:
     """A short plain-text table for the terminal: per arm its best quality, the cost it needs
     to reach the primary baseline's target, and its speed-up there in NFE and wall-clock."""
-    primary, metric = summary["baseline"], summary["metric"]
+    primary, metric = summary["baseline"], metric_text(summary)
     by_axis = summary["speedup_by_axis"]
     chosen = summary["speedup_at_iso_quality"].get(primary, {})
     headers = [
@@ -238,4 +328,5 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         for line in [headers, ["-" * w for w in widths], *rows]
     ]
     title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
-    return "\n".join([title, *lines])
+    note = features_note(summary)
+    return "\n".join([title, *lines, *([note] if note else [])])

@@ -31,9 +31,9 @@ def count_flops(fn, *args, **kwargs) -> int:  # noqa: ANN001
     return int(counter.get_total_flops())
 
 
-def eval_flops_per_sample(net: torch.nn.Module, dim: int, n: int = 64) -> float:
+def eval_flops_per_sample(net: torch.nn.Module, n: int = 64) -> float:
     """FLOPs of one velocity evaluation per sample (t0 passed when the net is conditioned)."""
-    x = torch.zeros(n, dim)
+    x = torch.zeros(n, *net.sample_shape)
     t = torch.full((n,), 0.5)
     extra = (t,) if getattr(net, "t0_conditioned", False) else ()
     with torch.inference_mode():

@@ -62,7 +62,7 @@ class FlowMatching(L.LightningModule):
         # scale as 1 / (1 - t0), and unweighted, the highest t0 in a range would dominate.
         # For the noise path (t0 = 0) the weight is 1: plain conditional FM.
         weight = (1 - t0).pow(2)
-        return (weight * (v - u).pow(2).sum(dim=1)).mean()
+        return (weight * (v - u).pow(2).flatten(1).sum(dim=1)).mean()
 
     def _draw_t0(self, like: torch.Tensor) -> torch.Tensor:
         n = like.shape[0]

@@ -18,7 +18,7 @@ from lightning_modules.solvers import CountingVelocity, integrate, time_grid
 
 @dataclass
 class SampleBatch:
-    """Samples [n, dim], the drafts they started from (or None) and the counted cost."""
+    """Samples [n, *shape], the drafts they started from (or None) and the counted cost."""
 
     samples: torch.Tensor
     drafts: torch.Tensor | None
@@ -64,8 +64,7 @@ class _Integrating(Method):
         raise NotImplementedError
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        dim = self.net.dim
-        noise = seeding.randn(n, dim, seed=seed, stream="noise")
+        noise = seeding.randn(n, *self.net.sample_shape, seed=seed, stream="noise")
         x = self.start_state(drafts, noise)
         counter = CountingVelocity(self.velocity)
         grid = self.grid.to(dtype=x.dtype)

@@ -28,6 +28,7 @@ class VelocityMLP(nn.Module):
     ) -> None:
         super().__init__()
         self.dim = dim
+        self.sample_shape = (dim,)
         self.time_freqs = time_freqs
         self.t0_conditioned = t0_conditioned
         n_time = 2 * time_freqs * (2 if t0_conditioned else 1)

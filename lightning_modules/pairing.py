@@ -10,7 +10,7 @@ PAIRINGS = ("independent", "minibatch_ot", "nearest")
 
 def minibatch_ot(source: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     """Reorder `data` so (source[i], data[i]) is an exact squared-Euclidean assignment."""
-    cost = torch.cdist(source.double(), data.double()).pow(2).cpu().numpy()
+    cost = torch.cdist(source.flatten(1).double(), data.flatten(1).double()).pow(2).cpu().numpy()
     _, cols = linear_sum_assignment(cost)
     return data[torch.as_tensor(cols, device=data.device)]
 
@@ -18,8 +18,9 @@ def minibatch_ot(source: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
 def nearest(source: torch.Tensor, pool: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """For each source row, the nearest row of `pool` (e.g. the training set)."""
     idx = []
+    flat = pool.flatten(1)
     for s in source.split(chunk):
-        idx.append(torch.cdist(s, pool).argmin(dim=1))
+        idx.append(torch.cdist(s.flatten(1), flat).argmin(dim=1))
     return pool[torch.cat(idx)]
 
 

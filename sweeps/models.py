@@ -1,4 +1,5 @@
-"""Trains, or loads from the cache, the models a trial needs: drafter, noise-start model, refiner.
+"""Trains, or loads from the cache, the models a trial needs: drafter, noise-start model,
+refiner, and (images) the FID feature network.
 
 Each model's cache key is the hash of exactly the config that produced it, so e.g. changing
 method.steps reuses every model, while changing refiner.pairing retrains only the refiners.
@@ -12,8 +13,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules.data.images import IMAGE_DATASETS, ImageDataModule
 from lightning_modules.data.toy import RandomBatches, ToyDataModule
-from lightning_modules.drafters import GMMDrafter, VAEDrafter
 from lightning_modules.flow import FlowMatching
 from lightning_modules.nets import VelocityMLP
 from lightning_modules.pairing import nearest
@@ -25,8 +26,16 @@ from sweeps.config import to_dict
 POOL_SEED = 1_000_003
 
 
-def data_module(cfg: DictConfig) -> ToyDataModule:
+def data_kind(cfg: DictConfig) -> str:
+    """'image' for the image sets, else 'toy' (2-D points)."""
+    return "image" if cfg.data.name in IMAGE_DATASETS else "toy"
+
+
+def data_module(cfg: DictConfig) -> ToyDataModule | ImageDataModule:
     d = cfg.data
+    if data_kind(cfg) == "image":
+        return ImageDataModule(d.name, n_val=d.n_val, n_ref=d.n_ref, seed=d.seed, root=d.root, size=d.size,
+                               limit=d.limit)
     return ToyDataModule(d.name, n_train=d.n_train, n_val=d.n_val, seed=d.seed)
 
 
@@ -38,7 +47,9 @@ def specs(cfg: DictConfig) -> dict[str, dict]:
     warm = {"data": data, "drafter": drafter, "net": ref["net"], "train": ref["train"],
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
-    return {"drafter": {"data": data, "drafter": drafter}, "noise_model": noise, "refiner": warm}
+    features = {"data": data, "feature_net": c["eval"]["feature_net"]}
+    return {"drafter": {"data": data, "drafter": drafter}, "noise_model": noise, "refiner": warm,
+            "feature_net": features}
 
 
 class ModelStore:
@@ -76,7 +87,7 @@ class ModelStore:
             self._memo[key] = model
         return self._memo[key]
 
-    def data(self, cfg: DictConfig) -> ToyDataModule:
+    def data(self, cfg: DictConfig) -> ToyDataModule | ImageDataModule:
         from sweeps.config import config_hash
 
         key = config_hash(to_dict(cfg, "data"))
@@ -86,25 +97,28 @@ class ModelStore:
 
     @staticmethod
     def _seed(name: str, cfg: DictConfig) -> int:
+        if name == "feature_net":
+            return int(cfg.eval.feature_net.seed)
         return int(cfg.drafter.seed if name == "drafter" else cfg.refiner.train.seed)
 
     def _build(self, name: str, cfg: DictConfig) -> nn.Module:
+        shape = self.data(cfg).shape
         if name == "drafter":
-            d = cfg.drafter
-            if d.name == "gmm":
-                k = d.n_components
-                return GMMDrafter(torch.ones(k) / k, torch.zeros(k, 2), torch.eye(2).repeat(k, 1, 1))
-            return VAEDrafter(dim=2, latent=d.latent, hidden=d.hidden, lr=d.lr)
-        net = cfg.refiner.net
-        conditioned = name == "refiner" and cfg.refiner.t0_conditioned
-        velocity = VelocityMLP(dim=2, hidden=net.hidden, depth=net.depth, time_freqs=net.time_freqs,
-                               t0_conditioned=conditioned)
-        return velocity
+            return build_drafter(cfg.drafter, shape)
+        if name == "feature_net":
+            from lightning_modules.feature_net import FeatureClassifier
+
+            dm = self.data(cfg)
+            n_classes = int(max(int(dm.train_labels.max()), int(dm.val_labels.max()))) + 1
+            return FeatureClassifier(**feature_net_args(cfg, shape, n_classes))
+        return build_velocity(cfg, shape, conditioned=name == "refiner" and cfg.refiner.t0_conditioned)
 
     def _train(self, name: str, model: nn.Module, cfg: DictConfig) -> dict:
         dm = self.data(cfg)
         if name == "drafter":
             return self._train_drafter(model, cfg, dm)
+        if name == "feature_net":
+            return self._train_feature_net(model, cfg, dm)
         r = cfg.refiner
         if name == "noise_model":
             batches = RandomBatches(dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
@@ -129,12 +143,67 @@ class ModelStore:
         info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)
         return info
 
-    def _train_drafter(self, model: nn.Module, cfg: DictConfig, dm: ToyDataModule) -> dict:
+    def _train_drafter(self, model: nn.Module, cfg: DictConfig, dm: ToyDataModule | ImageDataModule) -> dict:
         d = cfg.drafter
         start = time.perf_counter()
-        if d.name == "gmm":
-            fitted = GMMDrafter.fit(dm.train, d.n_components, seed=d.seed)
+        if d.name in ("gmm", "ppca"):
+            if d.name == "gmm":
+                from lightning_modules.drafters import GMMDrafter
+
+                fitted = GMMDrafter.fit(dm.train, d.n_components, seed=d.seed)
+            else:
+                from lightning_modules.drafters import PPCADrafter
+
+                fitted = PPCADrafter.fit(dm.train, d.latent)
             model.load_state_dict(fitted.state_dict())
-            return {"seconds": time.perf_counter() - start, "final_loss": None, "method": "EM"}
+            return {"seconds": time.perf_counter() - start, "final_loss": None,
+                    "method": "EM" if d.name == "gmm" else "closed form"}
         batches = RandomBatches(dm.train, batch_size=d.batch_size, seed=d.seed)
         return fit(model, batches, max_steps=d.steps, seed=d.seed)
+
+    def _train_feature_net(self, model: nn.Module, cfg: DictConfig, dm: ImageDataModule) -> dict:
+        from lightning_modules.feature_net import train_feature_net, weights_hash
+
+        f = cfg.eval.feature_net
+        net, info = train_feature_net(dm.train, dm.train_labels, dm.val, dm.val_labels, steps=f.steps,
+                                      batch_size=f.batch_size, lr=f.lr, width=f.width,
+                                      feature_dim=f.feature_dim, seed=f.seed)
+        model.load_state_dict(net.state_dict())
+        info.update(weights_hash=weights_hash(model), test_split="val")
+        return info
+
+
+def build_drafter(d: DictConfig, shape: tuple[int, ...]) -> nn.Module:
+    """An untrained drafter of the configured kind and size (weights come from fit or the cache)."""
+    from lightning_modules import drafters
+
+    if d.name == "gmm":
+        k, dim = d.n_components, shape[0]
+        return drafters.GMMDrafter(torch.ones(k) / k, torch.zeros(k, dim), torch.eye(dim).repeat(k, 1, 1))
+    if d.name == "vae":
+        return drafters.VAEDrafter(dim=shape[0], latent=d.latent, hidden=d.hidden, lr=d.lr)
+    if d.name == "ppca":
+        return drafters.PPCADrafter(shape=shape, latent=d.latent)
+    if d.name == "conv_vae":
+        return drafters.ConvVAEDrafter(shape=shape, latent=d.latent, width=d.width, lr=d.lr, beta=d.beta)
+    if d.name == "gan":
+        return drafters.GANDrafter(shape=shape, latent=d.latent, width=d.width, lr=d.lr)
+    raise ValueError(f"unknown drafter '{d.name}'")
+
+
+def build_velocity(cfg: DictConfig, shape: tuple[int, ...], *, conditioned: bool = False) -> nn.Module:
+    """The velocity net of the configured architecture (mlp for points, unet for images)."""
+    net = cfg.refiner.net
+    if net.arch == "unet":
+        from lightning_modules.unet import VelocityUNet
+
+        return VelocityUNet(shape=shape, base=net.base, levels=net.levels, time_freqs=net.time_freqs,
+                            t0_conditioned=conditioned)
+    return VelocityMLP(dim=shape[0], hidden=net.hidden, depth=net.depth, time_freqs=net.time_freqs,
+                       t0_conditioned=conditioned)
+
+
+def feature_net_args(cfg: DictConfig, shape: tuple[int, ...], n_classes: int) -> dict:
+    f = cfg.eval.feature_net
+    return {"in_channels": shape[0], "image_size": shape[-1], "n_classes": n_classes, "width": f.width,
+            "feature_dim": f.feature_dim}

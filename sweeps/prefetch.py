@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.methods import METHODS
 from sweeps.cache import ArtifactCache
 from sweeps.config import with_params
-from sweeps.models import ModelStore
+from sweeps.models import ModelStore, data_kind
 
 
 def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
@@ -27,7 +27,8 @@ def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, Dic
     for arm in arms:
         for point in (arm.grid() if sampler == "grid" else [{}]):
             cfg = with_params(arm.cfg, point) if point else arm.cfg
-            for name in METHODS[cfg.method.name].needs:
+            extra = ("feature_net",) if data_kind(cfg) == "image" else ()
+            for name in (*METHODS[cfg.method.name].needs, *extra):
                 seen.setdefault(models.key(name, cfg), (name, cfg))
     return list(seen.values())
 
@@ -43,6 +44,8 @@ def _effort(job: tuple[str, DictConfig]) -> float:
     name, cfg = job
     if name == "drafter":
         return float(cfg.drafter.get("steps", 0) or 0)
+    if name == "feature_net":
+        return float(cfg.eval.feature_net.steps)
     return float(cfg.refiner.train.steps) * (2.0 if cfg.refiner.pairing == "minibatch_ot" else 1.0)
 
 
@@ -79,6 +82,7 @@ def train_missing(models: ModelStore, jobs: list[tuple[str, DictConfig]], *, wor
         return
     log(f"training {len(missing)} model(s) in {n_workers} processes ({threads} thread(s) each)")
     start = time.perf_counter()
+    # Drafters first: refiners train on their drafts.
     phases = [[j for j in missing if j[0] == "drafter"], [j for j in missing if j[0] != "drafter"]]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:

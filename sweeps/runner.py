@@ -104,7 +104,7 @@ class SweepRunner:
         try:
             cfg = with_params(arm.cfg, params)
             record["params"] = knob_values(cfg, list(params))
-            record["config_hash"] = chash = trial_hash(cfg)
+            record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))
             previous = self.store.find(arm.name, chash)
             if previous is not None:  # same point already finished (e.g. TPE proposed it again)
                 self._tell(study, trial.number, previous)
@@ -114,6 +114,8 @@ class SweepRunner:
             ev = self.evaluator.evaluate(cfg)
             record.update(state="COMPLETE", quality=ev.quality, reference_floor=ev.floor, cost=ev.cost,
                           train=ev.train)
+            if ev.features is not None:
+                record["features"] = ev.features
             _check_finite(record)
             paths = save_samples(self.run_dir, arm.name, trial.number, ev, int(cfg.eval.save_samples))
             record["samples_path"], record["drafts_path"] = paths
@@ -123,7 +125,7 @@ class SweepRunner:
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
             record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
                           traceback=traceback.format_exc(limit=4)[-2000:])
-            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path"):
+            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", "features"):
                 record.pop(key, None)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)

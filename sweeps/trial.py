@@ -13,9 +13,8 @@ from omegaconf import DictConfig
 from lightning_modules.cost import eval_flops_per_sample, measure
 from lightning_modules.methods import METHODS, build_method
 from lightning_modules.metrics import quality, reference_floor
-from lightning_modules.nets import VelocityMLP
 from sweeps.config import config_hash, to_dict
-from sweeps.models import ModelStore
+from sweeps.models import ModelStore, build_velocity, data_kind
 
 # Knobs every record carries in `params`, resolved, so analysis can group and label points.
 STANDARD_KNOBS = ("method.name", "method.t0", "method.steps", "method.solver", "refiner.pairing",
@@ -30,11 +29,16 @@ class Evaluation:
     samples: torch.Tensor
     drafts: torch.Tensor | None
     train: dict
+    features: dict | None = None
 
 
-def trial_hash(cfg: DictConfig) -> str:
-    """Identity of a trial's result: everything that can change its numbers."""
-    return config_hash(to_dict(cfg, "data", "drafter", "refiner", "method", "eval", "seed"))
+def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
+    """Identity of a trial's result: everything that can change its numbers (for images also
+    the feature net's weights hash, so a changed classifier changes every FID's key)."""
+    parts = to_dict(cfg, "data", "drafter", "refiner", "method", "eval", "seed")
+    if identity:
+        parts["identity"] = identity
+    return config_hash(parts)
 
 
 def knob_values(cfg: DictConfig, extra: list[str]) -> dict:
@@ -46,6 +50,8 @@ def knob_values(cfg: DictConfig, extra: list[str]) -> dict:
         out[key] = OmegaConf.to_container(value) if hasattr(value, "_metadata") else value
     if cfg.drafter.name == "gmm":
         out["drafter.n_components"] = cfg.drafter.n_components
+    if cfg.drafter.name in ("ppca", "conv_vae", "gan"):
+        out["drafter.latent"] = cfg.drafter.latent
     return out
 
 
@@ -54,24 +60,66 @@ def safe_name(text: str) -> str:
 
 
 class Evaluator:
-    """Evaluates trial configs; caches references and floors per (data, n, metrics)."""
+    """Evaluates trial configs; caches references and floors per (data, n, metrics[, features])."""
 
     def __init__(self, models: ModelStore) -> None:
         self.models = models
-        self._refs: dict[str, tuple[torch.Tensor, dict]] = {}
+        self._refs: dict[str, tuple[torch.Tensor, dict, torch.Tensor | None]] = {}
 
     def reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict]:
+        ref, floor, _ = self._reference(cfg)
+        return ref, floor
+
+    def identity(self, cfg: DictConfig) -> dict | None:
+        """What besides the config decides a trial's numbers: the FID feature net's weights."""
+        if data_kind(cfg) != "image":
+            return None
+        return {"feature_net": self.features_info(cfg)["weights_hash"]}
+
+    def features_info(self, cfg: DictConfig) -> dict:
+        """The feature network every image metric of this config used (goes into each record)."""
+        net = self.models.get("feature_net", cfg)
+        key = self.models.key("feature_net", cfg)
+        info = self.models.train_info.get(key, {})
+        return {"name": f"{cfg.data.name}-classifier", "key": key, "weights_hash": info.get("weights_hash"),
+                "test_accuracy": info.get("test_accuracy"), "feature_dim": int(net.feature_dim),
+                "n_reference": int(len(self.models.data(cfg).ref))}
+
+    def _reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict, torch.Tensor | None]:
         e = cfg.eval
         key = config_hash([to_dict(cfg, "data"), e.n_samples, e.reference_seed, list(e.metrics),
-                           to_dict(cfg.eval)["metric_options"]])
+                           to_dict(cfg.eval)["metric_options"], self.identity(cfg)])
         if key not in self._refs:
-            dm = self.models.data(cfg)
-            ref = dm.reference(e.n_samples, e.reference_seed)
-            other = dm.reference(e.n_samples, e.reference_seed + 1)
-            floor = reference_floor(other, ref, metrics=list(e.metrics), seed=cfg.seed,
-                                    options=to_dict(cfg.eval)["metric_options"])
-            self._refs[key] = (ref, floor)
+            self._refs[key] = self._image_reference(cfg) if data_kind(cfg) == "image" else self._toy_reference(cfg)
         return self._refs[key]
+
+    def _toy_reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict, None]:
+        e = cfg.eval
+        dm = self.models.data(cfg)
+        ref = dm.reference(e.n_samples, e.reference_seed)
+        other = dm.reference(e.n_samples, e.reference_seed + 1)
+        floor = reference_floor(other, ref, metrics=list(e.metrics), seed=cfg.seed,
+                                options=to_dict(cfg.eval)["metric_options"])
+        return ref, floor, None
+
+    def _image_reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict, torch.Tensor]:
+        """The whole held-out reference split; floor = real training images (as many as the
+        trial generates) against it, i.e. what a sampler reproducing the data would score."""
+        from lightning_modules.metrics.fid import image_features, image_reference_floor
+
+        net = self.models.get("feature_net", cfg)
+        dm = self.models.data(cfg)
+        ident = self.identity(cfg)
+        cache_key = self.models.cache.key("reference_features", {"data": to_dict(cfg, "data"), **ident})
+        if self.models.cache.has(cache_key):
+            state, _ = self.models.cache.load(cache_key)
+            ref_feats = state["features"]
+        else:
+            ref_feats = image_features(net, dm.ref)
+            self.models.cache.save(cache_key, {"features": ref_feats}, {"n": len(dm.ref), **ident})
+        real = dm.train[: min(int(cfg.eval.n_samples), len(dm.train))]
+        floor = image_reference_floor(image_features(net, real), ref_feats)
+        return dm.ref, {m: floor[m] for m in cfg.eval.metrics}, ref_feats
 
     def evaluate(self, cfg: DictConfig) -> Evaluation:
         name = cfg.method.name
@@ -84,15 +132,24 @@ class Evaluator:
         knobs = to_dict(cfg.method)
         knobs["start"] = cfg.refiner.start
         method = build_method(name, models, knobs)
-        net_cfg = cfg.refiner.net
-        unit_net = VelocityMLP(dim=2, hidden=net_cfg.hidden, depth=net_cfg.depth, time_freqs=net_cfg.time_freqs)
-        eval_flops = eval_flops_per_sample(unit_net, 2)
+        # FLOPs per evaluation of the plain (unconditioned) net: one unit for every method.
+        unit_net = build_velocity(cfg, self.models.data(cfg).shape)
+        eval_flops = eval_flops_per_sample(unit_net)
         batch = measure(method, cfg.eval.n_samples, cfg.seed, eval_flops=eval_flops,
                         repeats=cfg.eval.timing_repeats, device=cfg.device)
-        reference, floor = self.reference(cfg)
-        q = quality(batch.samples, reference, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot,
-                    seed=cfg.seed, options=to_dict(cfg.eval)["metric_options"])
-        return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train)
+        reference, floor, ref_feats = self._reference(cfg)
+        features = None
+        if ref_feats is not None:
+            from lightning_modules.metrics.fid import image_quality
+
+            net = self.models.get("feature_net", cfg)
+            q = image_quality(batch.samples, ref_feats, net, metrics=list(cfg.eval.metrics),
+                              n_boot=cfg.eval.n_boot, seed=cfg.seed)
+            features = self.features_info(cfg)
+        else:
+            q = quality(batch.samples, reference, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot,
+                        seed=cfg.seed, options=to_dict(cfg.eval)["metric_options"])
+        return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, features)
 
 
 def check_t0_matches_refiner(cfg: DictConfig) -> None:

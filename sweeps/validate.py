@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
+from lightning_modules.data.images import IMAGE_DATASETS
 from lightning_modules.data.toy import TOY_DATASETS
 from lightning_modules.drafters import DRAFTERS
 from lightning_modules.methods import METHODS
@@ -18,6 +19,10 @@ COST_AXES = ("nfe", "wallclock", "flops")
 LOGGERS = ("wandb", "none")
 WANDB_MODES = ("offline", "online", "disabled")
 DEVICES = ("cpu", "cuda", "auto")
+# What each kind of data can use (a drafter, net or metric of the other kind is a config error).
+KIND_DRAFTERS = {"toy": ("gmm", "vae"), "image": ("ppca", "conv_vae", "gan")}
+KIND_ARCHS = {"toy": ("mlp",), "image": ("unet",)}
+IMAGE_METRICS = ("fid", "kid")
 
 
 def _one_of(key: str, value: object, allowed: tuple[str, ...] | list[str]) -> None:
@@ -42,8 +47,20 @@ def _positive(key: str, value: object) -> None:
 
 def validate_run(cfg: DictConfig) -> None:
     """Checks of one runnable configuration (an arm, or an arm with trial params applied)."""
-    _one_of("data.name", cfg.data.name, sorted(TOY_DATASETS))
-    _int_at_least("data.n_train", cfg.data.n_train, 2)
+    _one_of("data.name", cfg.data.name, sorted(TOY_DATASETS) + list(IMAGE_DATASETS))
+    kind = "image" if cfg.data.name in IMAGE_DATASETS else "toy"
+    if kind == "toy":
+        if "n_train" not in cfg.data:
+            raise ConfigError("data.name", cfg.data.name, "an image set with data=digits (this data group holds toy sets)")
+        _int_at_least("data.n_train", cfg.data.n_train, 2)
+    else:
+        if "n_ref" not in cfg.data:
+            raise ConfigError("data.name", cfg.data.name, "a toy set with data=toy (this data group holds image sets)")
+        _int_at_least("data.n_ref", cfg.data.n_ref, 2)
+        _int_at_least("data.n_val", cfg.data.n_val, 2)
+        if cfg.data.name != "digits" and not cfg.data.root:
+            raise ConfigError("data.root", cfg.data.root, f"the folder holding the {cfg.data.name} files "
+                              "(nothing is downloaded)")
     _one_of("device", cfg.device, DEVICES)
     _int_at_least("threads", cfg.threads, 1)
     if cfg.train_workers != "auto":
@@ -51,6 +68,14 @@ def validate_run(cfg: DictConfig) -> None:
 
     d = cfg.drafter
     _one_of("drafter.name", d.name, DRAFTERS)
+    if d.name not in KIND_DRAFTERS[kind]:
+        raise ConfigError("drafter", d.name, f"one of {', '.join(KIND_DRAFTERS[kind])} for {kind} data")
+    if d.name in ("ppca", "conv_vae", "gan"):
+        _int_at_least("drafter.latent", d.latent, 1)
+    if d.name in ("conv_vae", "gan"):
+        _int_at_least("drafter.steps", d.steps, 1)
+        _int_at_least("drafter.width", d.width, 1)
+        _positive("drafter.lr", d.lr)
     if d.name == "gmm":
         _int_at_least("drafter.n_components", d.n_components, 1)
     if d.name == "vae":
@@ -68,8 +93,15 @@ def validate_run(cfg: DictConfig) -> None:
     _int_at_least("refiner.train.steps", r.train.steps, 1)
     _int_at_least("refiner.train.batch_size", r.train.batch_size, 2)
     _positive("refiner.train.lr", r.train.lr)
-    _int_at_least("refiner.net.hidden", r.net.hidden, 1)
-    _int_at_least("refiner.net.depth", r.net.depth, 1)
+    if r.net.arch not in KIND_ARCHS[kind]:
+        raise ConfigError("refiner.net.arch", r.net.arch, f"{' or '.join(KIND_ARCHS[kind])} for {kind} data "
+                          f"(refiner={'unet' if kind == 'image' else 'fm'})")
+    if r.net.arch == "mlp":
+        _int_at_least("refiner.net.hidden", r.net.hidden, 1)
+        _int_at_least("refiner.net.depth", r.net.depth, 1)
+    else:
+        _int_at_least("refiner.net.base", r.net.base, 1)
+        _int_at_least("refiner.net.levels", r.net.levels, 1)
 
     m = cfg.method
     _one_of("method.name", m.name, sorted(METHODS))
@@ -83,8 +115,9 @@ def validate_run(cfg: DictConfig) -> None:
 
     e = cfg.eval
     metrics = list(e.metrics)
+    allowed_metrics = list(IMAGE_METRICS) if kind == "image" else available_metrics()
     for name in metrics:
-        _one_of("eval.metrics", name, available_metrics())
+        _one_of("eval.metrics", name, allowed_metrics)
     _one_of("eval.primary_metric", e.primary_metric, metrics)
     _int_at_least("eval.n_samples", e.n_samples, 10)
     _int_at_least("eval.n_boot", e.n_boot, 1)

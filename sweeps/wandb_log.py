@@ -57,8 +57,14 @@ class WandbLogger:
         for k, v in (record.get("cost") or {}).items():
             if isinstance(v, (int, float)):
                 metrics[f"cost/{k}"] = v
-        if self.cfg.log_samples and ev is not None and getattr(ev, "samples", None) is not None:
-            table = wandb.Table(columns=["x", "y"], data=ev.samples[:1000].tolist())
+        samples = getattr(ev, "samples", None) if ev is not None else None
+        if self.cfg.log_samples and samples is not None and samples.ndim == 4:
+            # Images: drafts (where there are any) above the samples refined from them.
+            rows = [samples[:8]] if ev.drafts is None else [ev.drafts[:8], samples[:8]]
+            metrics["samples"] = wandb.Image(image_grid(rows), caption="drafts (top), samples (bottom)"
+                                             if ev.drafts is not None else "samples")
+        elif self.cfg.log_samples and samples is not None:
+            table = wandb.Table(columns=["x", "y"], data=samples[:1000, :2].tolist())
             metrics["samples"] = wandb.plot.scatter(table, "x", "y", title=f"{record['arm']} #{record['trial']}")
         run.log(metrics)
         if record["state"] == "FAIL":
@@ -82,6 +88,21 @@ class WandbLogger:
             speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
         run.log({"speedup": wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)})
         run.finish()
+
+
+def image_grid(rows: list) -> object:
+    """Rows of [k, C, H, W] images in [-1, 1] as one uint8 HxWxC array (1-pixel gaps)."""
+    import numpy as np
+
+    arrays = [np.asarray(r.float().clamp(-1, 1)) for r in rows]
+    k = max(len(a) for a in arrays)
+    c, h, w = arrays[0].shape[1:]
+    grid = np.ones((len(arrays) * (h + 1), k * (w + 1), c), dtype=np.float32)
+    for i, a in enumerate(arrays):
+        for j, img in enumerate(a):
+            grid[i * (h + 1): i * (h + 1) + h, j * (w + 1): j * (w + 1) + w] = (img.transpose(1, 2, 0) + 1) / 2
+    grid = (grid * 255).round().astype(np.uint8)
+    return grid[..., 0] if c == 1 else grid
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, log=print):  # noqa: ANN001, ANN201

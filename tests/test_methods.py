@@ -50,6 +50,7 @@ class ConstantNet(nn.Module):
     def __init__(self, c: tuple[float, float] = (0.0, 0.0), t0_conditioned: bool = False) -> None:
         super().__init__()
         self.dim = 2
+        self.sample_shape = (2,)
         self.t0_conditioned = t0_conditioned
         self.c = torch.tensor(c)
         self.seen_t: list[torch.Tensor] = []
@@ -226,10 +227,10 @@ def test_eval_flops_per_sample_closed_form(models) -> None:  # noqa: ANN001
     # Linear layers only: 2 * in * out per sample; inputs are x (2) plus 2 * FREQS time features.
     n_in = 2 + 2 * FREQS
     want = 2 * (n_in * HIDDEN + HIDDEN * HIDDEN + HIDDEN * 2)
-    assert eval_flops_per_sample(models["noise_model"], 2) == want
+    assert eval_flops_per_sample(models["noise_model"]) == want
     n_in_cond = 2 + 4 * FREQS
     want_cond = 2 * (n_in_cond * HIDDEN + HIDDEN * HIDDEN + HIDDEN * 2)
-    assert eval_flops_per_sample(models["refiner"], 2) == want_cond
+    assert eval_flops_per_sample(models["refiner"]) == want_cond
 
 
 COST_KEYS = {
@@ -255,7 +256,7 @@ COST_KEYS = {
 def test_measure_fills_cost(models, name: str, solver: str, steps: int, nfe: int) -> None:  # noqa: ANN001
     method = build_method(name, models, knobs_for(name, 0.5, steps, solver))
     net = models["refiner"] if name == "warm_start" else models["noise_model"]
-    eval_flops = eval_flops_per_sample(net, 2)
+    eval_flops = eval_flops_per_sample(net)
     batch = measure(method, 32, seed=0, eval_flops=eval_flops, repeats=2, flop_n=16)
     cost = batch.cost
     assert COST_KEYS <= set(cost)

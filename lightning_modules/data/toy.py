@@ -127,6 +127,10 @@ class ToyDataModule(L.LightningDataModule):
         self.train = make_toy(name, n_train, [seed, _TRAIN])
         self.val = make_toy(name, n_val, [seed, _VAL])
 
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.train.shape[1:])
+
     def reference(self, n: int, seed: int = 0) -> torch.Tensor:
         """n held-out points for metrics; different seeds give independent draws."""
         return make_toy(self.name, n, [self.seed, _REFERENCE, seed])

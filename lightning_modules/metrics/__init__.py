@@ -123,3 +123,8 @@ def reference_floor(
     """
     q = quality(reference_a, reference_b, metrics=metrics, n_boot=0, seed=seed, options=options)
     return {name: float(q[name]) for name in _resolve(metrics)}
+
+
+# Image metrics (FID/KID on feature-classifier features) live in `.fid`, imported on demand:
+# it pulls in torchmetrics' image package, which the toy track does not need.
+IMAGE_METRICS: tuple[str, ...] = ("fid", "kid")
