@@ -43,7 +43,8 @@ def specs(cfg: DictConfig) -> dict[str, dict]:
     """The config each model depends on (and nothing else): its cache identity."""
     c = to_dict(cfg)
     data, drafter, ref = c["data"], c["drafter"], c["refiner"]
-    noise = {"data": data, "net": ref["net"], "train": ref["train"], "pairing": ref["pairing"]}
+    noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}  # no drafts involved
+    noise = {"data": data, "net": ref["net"], "train": noise_train, "pairing": ref["pairing"]}
     warm = {"data": data, "drafter": drafter, "net": ref["net"], "train": ref["train"],
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
@@ -127,7 +128,8 @@ class ModelStore:
         else:
             drafter = self.get("drafter", cfg)
             with torch.inference_mode():
-                pool = drafter.sample(dm.train.shape[0], seed=POOL_SEED + r.train.seed).clone()
+                n_drafts = r.train.n_drafts or dm.train.shape[0]
+                pool = drafter.sample(n_drafts, seed=POOL_SEED + r.train.seed).clone()
             if r.pairing == "nearest":
                 batches = RandomBatches(pool, nearest(pool, dm.train), batch_size=r.train.batch_size,
                                         seed=r.train.seed)
@@ -187,7 +189,7 @@ def build_drafter(d: DictConfig, shape: tuple[int, ...]) -> nn.Module:
     if d.name == "conv_vae":
         return drafters.ConvVAEDrafter(shape=shape, latent=d.latent, width=d.width, lr=d.lr, beta=d.beta)
     if d.name == "gan":
-        return drafters.GANDrafter(shape=shape, latent=d.latent, width=d.width, lr=d.lr)
+        return drafters.GANDrafter(shape=shape, latent=d.latent, width=d.width, lr=d.lr, arch=d.arch)
     raise ValueError(f"unknown drafter '{d.name}'")
 
 

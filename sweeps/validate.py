@@ -72,6 +72,8 @@ def validate_run(cfg: DictConfig) -> None:
         raise ConfigError("drafter", d.name, f"one of {', '.join(KIND_DRAFTERS[kind])} for {kind} data")
     if d.name in ("ppca", "conv_vae", "gan"):
         _int_at_least("drafter.latent", d.latent, 1)
+    if d.name == "gan":
+        _one_of("drafter.arch", d.arch, ("mlp", "dcgan"))
     if d.name in ("conv_vae", "gan"):
         _int_at_least("drafter.steps", d.steps, 1)
         _int_at_least("drafter.width", d.width, 1)
@@ -93,6 +95,8 @@ def validate_run(cfg: DictConfig) -> None:
     _int_at_least("refiner.train.steps", r.train.steps, 1)
     _int_at_least("refiner.train.batch_size", r.train.batch_size, 2)
     _positive("refiner.train.lr", r.train.lr)
+    if r.train.n_drafts is not None:
+        _int_at_least("refiner.train.n_drafts", r.train.n_drafts, 2)
     if r.net.arch not in KIND_ARCHS[kind]:
         raise ConfigError("refiner.net.arch", r.net.arch, f"{' or '.join(KIND_ARCHS[kind])} for {kind} data "
                           f"(refiner={'unet' if kind == 'image' else 'fm'})")
