@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cost-axis", default="nfe", help="analyze: nfe | wallclock | flops")
     args = parser.parse_args(argv)
 
-    from sweeps.errors import ConfigError
+    from sweeps.errors import ConfigError, StudyFailed
 
     try:
         if args.command == "analyze":
@@ -63,6 +63,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"wsbench: error: {err}", file=sys.stderr)
         return 2
+    except StudyFailed as err:
+        print(f"wsbench: error: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("wsbench: interrupted; finished trials are kept. Re-run the same command to resume.", file=sys.stderr)
         return 130

@@ -5,3 +5,7 @@ class ConfigError(ValueError):
     def __init__(self, key: str, value: object, allowed: str) -> None:
         self.key, self.value, self.allowed = key, value, allowed
         super().__init__(f"{key}={value!r} is not allowed: {allowed}")
+
+
+class StudyFailed(RuntimeError):
+    """Every trial of a study failed: there is nothing to report (the records say why)."""

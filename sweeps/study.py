@@ -8,9 +8,10 @@ from omegaconf import OmegaConf
 
 from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
-from sweeps.errors import ConfigError
+from sweeps.errors import ConfigError, StudyFailed
 from sweeps.models import ModelStore
 from sweeps.prefetch import planned, train_missing
+from sweeps.results import TrialStore
 from sweeps.runner import SweepRunner
 from sweeps.storage import make_storage
 from sweeps.trial import Evaluator
@@ -22,15 +23,27 @@ def _device_ok(cfg) -> None:  # noqa: ANN001
         raise ConfigError("device", cfg.device, "cpu here (CUDA is not available), or auto")
 
 
+def _load_data(models: ModelStore, arms: list) -> None:  # noqa: ANN001
+    """Load every arm's data before any compute: missing local files are a one-line error."""
+    from lightning_modules.data import MissingDataError
+
+    for arm in arms:
+        try:
+            models.data(arm.cfg)
+        except MissingDataError as err:
+            raise ConfigError("data.root", arm.cfg.data.root, str(err).split(": ", 1)[-1]) from None
+
+
 def run_study(overrides: list[str], *, worker: bool = False, report: bool = True, log=print) -> dict | None:  # noqa: ANN001
     """Validate everything, then run every arm; returns the report summary (None for workers)."""
     cfg, arms = build_arms(overrides)
     _device_ok(cfg)
     run_dir = run_dir_of(cfg)
+    models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    _load_data(models, arms)
     storage = make_storage(cfg.sweep.storage, run_dir, owner=not worker, log=log)  # opened before compute: a bad URL stops here
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
-    models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), sampler {cfg.sweep.sampler}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     train_missing(models, planned(models, arms, cfg.sweep.sampler), workers=cfg.train_workers, threads=int(cfg.threads),
@@ -42,6 +55,11 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log).run()
     if not report:
         return None
+    records = TrialStore(run_dir).records()
+    if not any(r.get("state") == "COMPLETE" for r in records):
+        first = next((r["error"] for r in records if r.get("error")), "none recorded")
+        raise StudyFailed(f"all {len(records)} trial(s) failed, so no report was written "
+                          f"(records in {run_dir / 'trials.jsonl'}); first error: {first}")
     from analysis import write_report
 
     summary = write_report(run_dir, metric=cfg.eval.primary_metric, cost_axis=cfg.sweep.cost_axis)
@@ -56,6 +74,7 @@ def train_only(overrides: list[str], log=print) -> None:  # noqa: ANN001
 
     cfg, arms = build_arms(overrides)
     models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    _load_data(models, arms)
     train_missing(models, planned(models, arms, cfg.sweep.sampler), workers=cfg.train_workers, threads=int(cfg.threads),
                   cache_dir=cfg.cache_dir, log=log)
     for arm in arms:

@@ -97,3 +97,12 @@ def test_trial_key_follows_the_feature_net_weights_not_only_its_config():
     arm_cfg = arms[0].cfg
     assert trial_hash(arm_cfg, {"feature_net": "aaaa"}) != trial_hash(arm_cfg, {"feature_net": "bbbb"})
     assert trial_hash(arm_cfg, {"feature_net": "aaaa"}) == trial_hash(arm_cfg, {"feature_net": "aaaa"})
+
+
+def test_missing_local_image_files_stop_the_sweep_with_one_line(workdir, capsys):
+    from sweeps.cli import main
+
+    code = main(["sweep", *SMOKE, "data.name=mnist", f"data.root={workdir / 'nowhere'}"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "data.root" in err[0] and "mnist.npz" in err[0]
+    assert not (workdir / "runs").exists()

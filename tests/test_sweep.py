@@ -148,3 +148,13 @@ def test_journal_lock_left_by_a_killed_run_does_not_block_the_rerun(workdir):
     assert len(_records(run_dir)) == 8
     assert any("journal lock left by an interrupted run" in line for line in lines)
     assert not (run_dir / "optuna.journal.lock").is_symlink()
+
+
+def test_a_study_whose_every_trial_fails_exits_1_with_the_first_error(workdir, capsys):
+    # t0=0.99 lies outside the refiner's t0_range [0.5, 0.95]: every warm-start trial fails.
+    code = main(["sweep", *SMOKE, "sweep.arms={w: {set: [method=warm_start]}}", "sweep.space={method.t0: [0.99]}",
+                 "sweep.study=allfail"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1
+    assert "all 1 trial(s) failed" in err[0] and "outside refiner.t0_range" in err[0]
+    assert len(_records(workdir / "runs" / "allfail")) == 1
