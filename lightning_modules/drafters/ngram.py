@@ -1,0 +1,90 @@
+"""Character n-gram drafter: a fitted count model (no gradients); the order is the quality knob.
+
+Counts of every context of length 0..order-1 are kept as sorted sparse tables (buffers, so
+the fitted model is cached like any other). Sampling backs off to the longest context seen in
+training ("stupid backoff" without discounting: a draft never contains an unseen (context,
+token) pair of the longest order that has the context). Draft i depends only on (seed, start+i).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_modules import seeding
+
+
+class NGramDrafter(nn.Module):
+    def __init__(self, vocab_size: int, seq_len: int, order: int = 3) -> None:
+        super().__init__()
+        if order < 1:
+            raise ValueError(f"drafter.order={order}: must be >= 1")
+        if vocab_size ** order >= 2**62:
+            raise ValueError(f"drafter.order={order}: vocab_size^order must fit in int64")
+        self.vocab_size, self.seq_len, self.order = vocab_size, seq_len, order
+        for k in range(order):  # k = context length
+            for name in ("ctx", "start", "end", "next", "cum"):
+                self.register_buffer(f"{name}{k}", torch.zeros(0, dtype=torch.long))
+
+    @classmethod
+    def fit(cls, stream: torch.Tensor, vocab_size: int, seq_len: int, order: int) -> NGramDrafter:
+        """Count every (context, next token) of a 1-D token stream, for contexts of 0..order-1 tokens."""
+        model = cls(vocab_size, seq_len, order)
+        stream = stream.flatten().long()
+        v = vocab_size
+        for k in range(order):
+            n = stream.numel() - k
+            ctx = torch.zeros(n, dtype=torch.long)
+            for j in range(k):  # context key: base-V number of the k previous tokens
+                ctx = ctx * v + stream[j:j + n]
+            joint, counts = torch.unique(ctx * v + stream[k:k + n], return_counts=True)  # sorted
+            ctx_of = joint // v
+            keys, first = torch.unique_consecutive(ctx_of, return_counts=True)
+            ends = torch.cumsum(first, 0)
+            setattr(model, f"ctx{k}", keys)
+            setattr(model, f"start{k}", ends - first)
+            setattr(model, f"end{k}", ends)
+            setattr(model, f"next{k}", joint % v)
+            setattr(model, f"cum{k}", torch.cumsum(counts, 0))
+        return model
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # noqa: ANN001
+        # Table sizes depend on the data: take them from the checkpoint.
+        for name in list(self._buffers):
+            if prefix + name in state_dict:
+                self._buffers[name] = torch.empty_like(state_dict[prefix + name])
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
+        """n drafts [n, seq_len] of token ids."""
+        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/ngram", start=start).double()
+        x = torch.zeros(n, self.seq_len, dtype=torch.long)
+        v = self.vocab_size
+        for p in range(self.seq_len):
+            token = torch.full((n,), -1, dtype=torch.long)
+            for k in range(min(self.order - 1, p), -1, -1):  # longest context first
+                todo = token < 0
+                if not todo.any():
+                    break
+                ctx = torch.zeros(int(todo.sum()), dtype=torch.long)
+                for j in range(p - k, p):
+                    ctx = ctx * v + x[todo, j]
+                keys = getattr(self, f"ctx{k}")
+                if keys.numel() == 0:
+                    continue
+                row = torch.searchsorted(keys, ctx).clamp_max(keys.numel() - 1)
+                seen = keys[row] == ctx
+                if not seen.any():
+                    continue
+                row = row[seen]
+                lo, hi = getattr(self, f"start{k}")[row], getattr(self, f"end{k}")[row]
+                cum = getattr(self, f"cum{k}")
+                before = torch.where(lo > 0, cum[(lo - 1).clamp_min(0)], torch.zeros_like(lo))
+                total = cum[hi - 1] - before
+                idx_todo = todo.nonzero().squeeze(1)[seen]
+                target = before.double() + u[idx_todo, p] * total.double()
+                pick = torch.searchsorted(cum.double(), target, right=True).clamp(lo, hi - 1)
+                token[idx_todo] = getattr(self, f"next{k}")[pick]
+            x[:, p] = token
+        return x
