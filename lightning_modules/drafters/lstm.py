@@ -1,0 +1,58 @@
+"""Small character LSTM drafter (a LightningModule); width and training steps are its knobs.
+
+Trained by next-token cross-entropy on training windows; drafts are sampled token by token
+from the softmax, with per-sample uniforms, so draft i depends only on (seed, start + i).
+"""
+
+from __future__ import annotations
+
+import lightning as L
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+from lightning_modules import seeding
+
+
+class LSTMDrafter(L.LightningModule):
+    def __init__(self, vocab_size: int, seq_len: int, width: int = 128, layers: int = 1, lr: float = 3e-3) -> None:
+        super().__init__()
+        self.vocab_size, self.seq_len, self.lr = vocab_size, seq_len, lr
+        self.bos = vocab_size  # an extra start token conditions the first character
+        self.embed = nn.Embedding(vocab_size + 1, width)
+        self.lstm = nn.LSTM(width, width, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(width, vocab_size)
+
+    def logits(self, tokens: torch.Tensor) -> torch.Tensor:
+        """Next-token logits [n, L, V] for inputs [n, L] (position i sees tokens < i and BOS)."""
+        bos = torch.full_like(tokens[:, :1], self.bos)
+        h, _ = self.lstm(self.embed(torch.cat([bos, tokens[:, :-1]], dim=1)))
+        return self.head(h)
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        tokens = batch[0]
+        loss = F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"non-finite LSTM loss at step {self.global_step}")
+        self.log("train/loss", loss)
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+    @torch.no_grad()
+    def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
+        """n drafts [n, seq_len] of token ids (inverse-CDF sampling with per-sample uniforms)."""
+        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/lstm", start=start)
+        device = self.head.weight.device
+        token = torch.full((n, 1), self.bos, dtype=torch.long, device=device)
+        state = None
+        out = []
+        for p in range(self.seq_len):
+            h, state = self.lstm(self.embed(token), state)
+            probs = F.softmax(self.head(h[:, -1]).double(), dim=-1)
+            cdf = probs.cumsum(-1)
+            target = u[:, p].to(device).double().unsqueeze(1) * cdf[:, -1:]
+            token = torch.searchsorted(cdf, target, right=True).clamp_max(self.vocab_size - 1)
+            out.append(token)
+        return torch.cat(out, dim=1).cpu()
