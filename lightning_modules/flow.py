@@ -15,6 +15,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.pairing import pair
 from lightning_modules.paths import linear_path, sample_times, warm_start_state
+from lightning_modules.training import check_finite
 
 
 class FlowMatching(L.LightningModule):
@@ -73,8 +74,7 @@ class FlowMatching(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite training loss {loss.item()} at step {self.global_step}")
+        check_finite(loss, "training", self.global_step)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 

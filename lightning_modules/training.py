@@ -36,3 +36,9 @@ def fit(
         "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
         "seconds": time.perf_counter() - start,
     }
+
+
+def check_finite(loss: torch.Tensor, what: str, step: int) -> None:
+    """Stop training on a NaN/inf loss; the sweep records the trial as FAIL with this message."""
+    if not torch.isfinite(loss):
+        raise FloatingPointError(f"non-finite {what} loss {loss.item()} at step {step}")

@@ -17,3 +17,14 @@ def workdir(tmp_path, monkeypatch):
     """Run in a fresh folder, so runs/ lands in tmp."""
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """Small nets run fastest (and reproducibly) on one torch thread; restored afterwards."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

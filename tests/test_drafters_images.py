@@ -20,12 +20,7 @@ def _untrained(kind: str, shape: tuple[int, int, int]) -> torch.nn.Module:
     return GANDrafter(shape=shape, latent=4, width=8, arch="dcgan" if shape[0] == 3 else "mlp")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.mark.parametrize("shape", SHAPES)

@@ -14,13 +14,7 @@ from lightning_modules.nets import VelocityMLP
 from lightning_modules.pairing import minibatch_ot, nearest, pair
 from lightning_modules.training import fit
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_net(conditioned: bool = False, seed: int = 0) -> VelocityMLP:

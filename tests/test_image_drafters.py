@@ -11,13 +11,7 @@ from lightning_modules.data.toy import RandomBatches
 from lightning_modules.drafters import ConvVAEDrafter, GANDrafter, PPCADrafter
 from lightning_modules.training import fit
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

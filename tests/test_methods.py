@@ -25,12 +25,7 @@ HIDDEN, DEPTH, FREQS = 16, 2, 4
 NFE_PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

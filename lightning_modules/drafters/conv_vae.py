@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lightning_modules import seeding
+from lightning_modules.training import check_finite
 
 # Floor of the learned log-variance: stops the likelihood from running away once the decoder
 # fits some images almost exactly (variance e^-9, about a 1% pixel error in [-1, 1]).
@@ -98,8 +99,7 @@ class ConvVAEDrafter(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch[0])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite conv VAE loss at step {self.global_step}")
+        check_finite(loss, "conv VAE", self.global_step)
         self.log("train/loss", loss)
         return loss
 

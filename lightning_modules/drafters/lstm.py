@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightning_modules import seeding
+from lightning_modules.training import check_finite
 
 
 class LSTMDrafter(L.LightningModule):
@@ -32,8 +33,7 @@ class LSTMDrafter(L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         tokens = batch[0]
         loss = F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite LSTM loss at step {self.global_step}")
+        check_finite(loss, "LSTM", self.global_step)
         self.log("train/loss", loss)
         return loss
 

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from lightning_modules import seeding
+from lightning_modules.training import check_finite
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
@@ -34,8 +35,7 @@ class VAEDrafter(L.LightningModule):
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch[0])
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"non-finite VAE loss at step {self.global_step}")
+        check_finite(loss, "VAE", self.global_step)
         self.log("train/loss", loss)
         return loss
 
