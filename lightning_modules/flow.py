@@ -6,8 +6,6 @@ Thin by design: it owns one velocity net, its EMA copy, the loss on the paths of
 
 from __future__ import annotations
 
-import math
-
 import lightning as L
 import torch
 from torch import nn
@@ -15,7 +13,7 @@ from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.pairing import pair
 from lightning_modules.paths import linear_path, sample_times, warm_start_state
-from lightning_modules.training import check_finite
+from lightning_modules.training import check_finite, warmup_cosine
 
 
 class FlowMatching(L.LightningModule):
@@ -83,17 +81,7 @@ class FlowMatching(L.LightningModule):
 
     def configure_optimizers(self):  # noqa: ANN201
         opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        warmup = max(1, self.max_steps // 50)
-
-        def schedule(step: int) -> float:
-            # Short warm-up then cosine decay to 5% of lr: converges without tuning per set.
-            if step < warmup:
-                return (step + 1) / warmup
-            progress = min(1.0, (step - warmup) / max(1, self.max_steps - warmup))
-            return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
-
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, schedule)
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+        return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, self.max_steps)}
 
     def velocity_net(self, use_ema: bool = True) -> nn.Module:
         """The net to sample with: the EMA copy by default."""

@@ -130,9 +130,14 @@ class DrafterOnly(Method):
         return drafts, 0.0
 
 
+# Text methods subclass Method, so they are imported once it exists.
+from lightning_modules.methods_text import MaskedDFM, WarmStartDFM  # noqa: E402
+
 METHODS: dict[str, type[Method]] = {
-    cls.name: cls for cls in (NoiseStart, WarmStart, SDEdit, DrafterOnly)
+    cls.name: cls for cls in (NoiseStart, WarmStart, SDEdit, DrafterOnly, MaskedDFM, WarmStartDFM)
 }
+# Methods that start from a drafter's draft at t0 (a trained refiner is valid only there).
+WARM_METHODS = ("warm_start", "ws_dfm")
 
 
 def build_method(name: str, models: dict[str, nn.Module], knobs: dict) -> Method:
@@ -143,7 +148,8 @@ def build_method(name: str, models: dict[str, nn.Module], knobs: dict) -> Method
     missing = [m for m in cls.needs if m not in models]
     if missing:
         raise ValueError(f"method '{name}' needs trained models {missing}")
-    required = {"noise_start": ("steps",), "warm_start": ("t0", "steps"), "sdedit": ("t0", "steps")}
+    required = {"noise_start": ("steps",), "warm_start": ("t0", "steps"), "sdedit": ("t0", "steps"),
+                "masked_dfm": ("steps",), "ws_dfm": ("t0", "steps")}
     absent = [k for k in required.get(name, ()) if k not in knobs]
     if absent:
         raise ValueError(f"method '{name}' needs knobs {absent}")
@@ -153,6 +159,11 @@ def build_method(name: str, models: dict[str, nn.Module], knobs: dict) -> Method
     if name == "warm_start":
         return WarmStart(models["refiner"], models["drafter"], t0=knobs["t0"], steps=knobs["steps"],
                          start=knobs.get("start", "noised"), **solver_kw)
+    if name == "masked_dfm":
+        return MaskedDFM(models["noise_model"], steps=knobs["steps"], solver=knobs.get("solver", "ancestral"))
+    if name == "ws_dfm":
+        return WarmStartDFM(models["refiner"], models["drafter"], t0=knobs["t0"], steps=knobs["steps"],
+                            start=knobs.get("start", "noised"), solver=knobs.get("solver", "euler"))
     if name == "sdedit":
         return SDEdit(models["noise_model"], models["drafter"], t0=knobs["t0"], steps=knobs["steps"], **solver_kw)
     return DrafterOnly(models["drafter"])

@@ -1,5 +1,5 @@
 """Trains, or loads from the cache, the models a trial needs: drafter, noise-start model,
-refiner, and (images) the FID feature network.
+refiner, and the evaluation net (images: the FID feature network; text: the evaluator LM).
 
 Each model's cache key is the hash of exactly the config that produced it, so e.g. changing
 method.steps reuses every model, while changing refiner.pairing retrains only the refiners.
@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lightning_modules.data.images import IMAGE_DATASETS, ImageDataModule
+from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
 from lightning_modules.data.toy import RandomBatches, ToyDataModule
 from lightning_modules.flow import FlowMatching
 from lightning_modules.nets import VelocityMLP
@@ -27,12 +28,22 @@ POOL_SEED = 1_000_003
 
 
 def data_kind(cfg: DictConfig) -> str:
-    """'image' for the image sets, else 'toy' (2-D points)."""
-    return "image" if cfg.data.name in IMAGE_DATASETS else "toy"
+    """'image' for the image sets, 'text' for the text sets, else 'toy' (2-D points)."""
+    if cfg.data.name in IMAGE_DATASETS:
+        return "image"
+    return "text" if cfg.data.name in TEXT_DATASETS else "toy"
 
 
-def data_module(cfg: DictConfig) -> ToyDataModule | ImageDataModule:
+def eval_models(cfg: DictConfig) -> tuple[str, ...]:
+    """Trained nets the metrics of this data kind need."""
+    return {"image": ("feature_net",), "text": ("text_lm",)}.get(data_kind(cfg), ())
+
+
+def data_module(cfg: DictConfig) -> ToyDataModule | ImageDataModule | TextDataModule:
     d = cfg.data
+    if data_kind(cfg) == "text":
+        return TextDataModule(d.name, seq_len=d.seq_len, seed=d.seed, n_val_docs=d.n_val_docs,
+                              n_test_docs=d.n_test_docs, root=d.root)
     if data_kind(cfg) == "image":
         return ImageDataModule(d.name, n_val=d.n_val, n_ref=d.n_ref, seed=d.seed, root=d.root, size=d.size,
                                limit=d.limit)
@@ -49,8 +60,9 @@ def specs(cfg: DictConfig) -> dict[str, dict]:
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
     features = {"data": data, "feature_net": c["eval"]["feature_net"]}
+    text_lm = {"data": data, "text_lm": {k: v for k, v in c["eval"]["text_lm"].items() if k != "hub"}}
     return {"drafter": {"data": data, "drafter": drafter}, "noise_model": noise, "refiner": warm,
-            "feature_net": features}
+            "feature_net": features, "text_lm": text_lm}
 
 
 class ModelStore:
@@ -96,13 +108,26 @@ class ModelStore:
             self._data[key] = data_module(cfg)
         return self._data[key]
 
+    def unit_net(self, cfg: DictConfig) -> nn.Module:
+        """A fresh plain (not t0-conditioned) refiner net: the unit of FLOPs per evaluation."""
+        return self._build("noise_model", cfg)
+
     @staticmethod
     def _seed(name: str, cfg: DictConfig) -> int:
-        if name == "feature_net":
-            return int(cfg.eval.feature_net.seed)
+        if name in ("feature_net", "text_lm"):
+            return int(cfg.eval[name].seed)
         return int(cfg.drafter.seed if name == "drafter" else cfg.refiner.train.seed)
 
     def _build(self, name: str, cfg: DictConfig) -> nn.Module:
+        if data_kind(cfg) == "text":
+            from sweeps import text_models
+
+            dm = self.data(cfg)
+            if name == "drafter":
+                return text_models.build_text_drafter(cfg.drafter, dm)
+            if name == "text_lm":
+                return text_models.build_text_lm(cfg, dm)
+            return text_models.build_denoiser(cfg, dm, conditioned=name == "refiner" and cfg.refiner.t0_conditioned)
         shape = self.data(cfg).shape
         if name == "drafter":
             return build_drafter(cfg.drafter, shape)
@@ -116,6 +141,15 @@ class ModelStore:
 
     def _train(self, name: str, model: nn.Module, cfg: DictConfig) -> dict:
         dm = self.data(cfg)
+        if data_kind(cfg) == "text":
+            from sweeps import text_models
+
+            if name == "drafter":
+                return text_models.train_text_drafter(model, cfg.drafter, dm)
+            if name == "text_lm":
+                return text_models.train_text_lm(model, cfg, dm)
+            drafter = self.get("drafter", cfg) if name == "refiner" else None
+            return text_models.train_denoiser(name, model, cfg, dm, drafter, POOL_SEED + cfg.refiner.train.seed)
         if name == "drafter":
             return self._train_drafter(model, cfg, dm)
         if name == "feature_net":

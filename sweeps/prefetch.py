@@ -18,7 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.methods import METHODS
 from sweeps.cache import ArtifactCache
 from sweeps.config import with_params
-from sweeps.models import ModelStore, data_kind
+from sweeps.models import ModelStore, eval_models
 
 
 def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
@@ -27,8 +27,7 @@ def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, Dic
     for arm in arms:
         for point in (arm.grid() if sampler == "grid" else [{}]):
             cfg = with_params(arm.cfg, point) if point else arm.cfg
-            extra = ("feature_net",) if data_kind(cfg) == "image" else ()
-            for name in (*METHODS[cfg.method.name].needs, *extra):
+            for name in (*METHODS[cfg.method.name].needs, *eval_models(cfg)):
                 seen.setdefault(models.key(name, cfg), (name, cfg))
     return list(seen.values())
 
@@ -44,8 +43,8 @@ def _effort(job: tuple[str, DictConfig]) -> float:
     name, cfg = job
     if name == "drafter":
         return float(cfg.drafter.get("steps", 0) or 0)
-    if name == "feature_net":
-        return float(cfg.eval.feature_net.steps)
+    if name in ("feature_net", "text_lm"):
+        return float(cfg.eval[name].steps)
     return float(cfg.refiner.train.steps) * (2.0 if cfg.refiner.pairing == "minibatch_ot" else 1.0)
 
 

@@ -116,6 +116,8 @@ class SweepRunner:
                           train=ev.train)
             if ev.features is not None:
                 record["features"] = ev.features
+            if ev.text_eval is not None:
+                record["text_eval"] = ev.text_eval
             _check_finite(record)
             paths = save_samples(self.run_dir, arm.name, trial.number, ev, int(cfg.eval.save_samples))
             record["samples_path"], record["drafts_path"] = paths
@@ -125,7 +127,8 @@ class SweepRunner:
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
             record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
                           traceback=traceback.format_exc(limit=4)[-2000:])
-            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", "features"):
+            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", "features",
+                        "text_eval"):
                 record.pop(key, None)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 from omegaconf import OmegaConf
@@ -9,7 +11,7 @@ from omegaconf import OmegaConf
 from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
 from sweeps.errors import ConfigError, StudyFailed
-from sweeps.models import ModelStore
+from sweeps.models import ModelStore, data_kind
 from sweeps.prefetch import planned, train_missing
 from sweeps.results import TrialStore
 from sweeps.runner import SweepRunner
@@ -50,7 +52,12 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
                   cache_dir=cfg.cache_dir, log=log)
     evaluator = Evaluator(models)
     reference, _ = evaluator.reference(arms[0].cfg)
-    np.save(run_dir / "reference.npy", reference[: int(cfg.eval.save_samples)].numpy())
+    keep = int(cfg.eval.save_samples)
+    if data_kind(arms[0].cfg) == "text":
+        decode = models.data(arms[0].cfg).decode
+        (run_dir / "reference.json").write_text(json.dumps({"samples": [decode(r) for r in reference[:keep]]}, indent=1))
+    else:
+        np.save(run_dir / "reference.npy", reference[:keep].numpy())
     logger = make_logger(cfg, run_dir, log)
     SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log).run()
     if not report:

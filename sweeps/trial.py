@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,10 +12,10 @@ import torch
 from omegaconf import DictConfig
 
 from lightning_modules.cost import eval_flops_per_sample, measure
-from lightning_modules.methods import METHODS, build_method
+from lightning_modules.methods import METHODS, WARM_METHODS, build_method
 from lightning_modules.metrics import quality, reference_floor
 from sweeps.config import config_hash, to_dict
-from sweeps.models import ModelStore, build_velocity, data_kind
+from sweeps.models import ModelStore, data_kind
 
 # Knobs every record carries in `params`, resolved, so analysis can group and label points.
 STANDARD_KNOBS = ("method.name", "method.t0", "method.steps", "method.solver", "refiner.pairing",
@@ -30,6 +31,9 @@ class Evaluation:
     drafts: torch.Tensor | None
     train: dict
     features: dict | None = None
+    text_eval: dict | None = None
+    texts: list[str] | None = None        # text runs: decoded samples and drafts (first few)
+    draft_texts: list[str] | None = None
 
 
 def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
@@ -71,10 +75,22 @@ class Evaluator:
         return ref, floor
 
     def identity(self, cfg: DictConfig) -> dict | None:
-        """What besides the config decides a trial's numbers: the FID feature net's weights."""
-        if data_kind(cfg) != "image":
-            return None
-        return {"feature_net": self.features_info(cfg)["weights_hash"]}
+        """What besides the config decides a trial's numbers: the weights of the FID feature
+        net (images) or of the evaluator LM (text)."""
+        kind = data_kind(cfg)
+        if kind == "image":
+            return {"feature_net": self.features_info(cfg)["weights_hash"]}
+        if kind == "text":
+            return {"text_lm": self.text_eval_info(cfg)["weights_hash"]}
+        return None
+
+    def text_eval_info(self, cfg: DictConfig) -> dict:
+        """The evaluator LM every text metric of this config used (goes into each record)."""
+        self.models.get("text_lm", cfg)
+        key = self.models.key("text_lm", cfg)
+        info = self.models.train_info.get(key, {})
+        return {"name": f"{cfg.data.name}-char-transformer", "key": key, "weights_hash": info.get("weights_hash"),
+                "val_ppl": info.get("val_ppl"), "n_params": info.get("n_params")}
 
     def features_info(self, cfg: DictConfig) -> dict:
         """The feature network every image metric of this config used (goes into each record)."""
@@ -90,7 +106,9 @@ class Evaluator:
         key = config_hash([to_dict(cfg, "data"), e.n_samples, e.reference_seed, list(e.metrics),
                            to_dict(cfg.eval)["metric_options"], self.identity(cfg)])
         if key not in self._refs:
-            self._refs[key] = self._image_reference(cfg) if data_kind(cfg) == "image" else self._toy_reference(cfg)
+            kind = data_kind(cfg)
+            make = {"image": self._image_reference, "text": self._text_reference}.get(kind, self._toy_reference)
+            self._refs[key] = make(cfg)
         return self._refs[key]
 
     def _toy_reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict, None]:
@@ -121,6 +139,15 @@ class Evaluator:
         floor = image_reference_floor(image_features(net, real), ref_feats)
         return dm.ref, {m: floor[m] for m in cfg.eval.metrics}, ref_feats
 
+    def _text_reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict, None]:
+        """Held-out (test split) windows, as many as a trial generates; the floor is the
+        metrics of that real text under the same evaluator."""
+        from lightning_modules.metrics.text import text_floor
+
+        lm = self.models.get("text_lm", cfg)
+        ref = self.models.data(cfg).reference(int(cfg.eval.n_samples), int(cfg.eval.reference_seed))
+        return ref, text_floor(lm, ref, metrics=list(cfg.eval.metrics)), None
+
     def evaluate(self, cfg: DictConfig) -> Evaluation:
         name = cfg.method.name
         check_t0_matches_refiner(cfg)
@@ -133,12 +160,13 @@ class Evaluator:
         knobs["start"] = cfg.refiner.start
         method = build_method(name, models, knobs)
         # FLOPs per evaluation of the plain (unconditioned) net: one unit for every method.
-        unit_net = build_velocity(cfg, self.models.data(cfg).shape)
-        eval_flops = eval_flops_per_sample(unit_net)
+        eval_flops = eval_flops_per_sample(self.models.unit_net(cfg))
         batch = measure(method, cfg.eval.n_samples, cfg.seed, eval_flops=eval_flops,
                         repeats=cfg.eval.timing_repeats, device=cfg.device)
         reference, floor, ref_feats = self._reference(cfg)
         features = None
+        if data_kind(cfg) == "text":
+            return self._text_evaluation(cfg, batch, floor, train)
         if ref_feats is not None:
             from lightning_modules.metrics.fid import image_quality
 
@@ -152,9 +180,22 @@ class Evaluator:
         return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, features)
 
 
+    def _text_evaluation(self, cfg: DictConfig, batch, floor: dict, train: dict) -> Evaluation:  # noqa: ANN001
+        from lightning_modules.metrics.text import text_quality
+
+        lm = self.models.get("text_lm", cfg)
+        q = text_quality(batch.samples, lm, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed)
+        dm = self.models.data(cfg)
+        keep = int(cfg.eval.save_samples)
+        texts = [dm.decode(row) for row in batch.samples[:keep]]
+        drafts = None if batch.drafts is None else [dm.decode(row) for row in batch.drafts[:keep]]
+        return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, text_eval=self.text_eval_info(cfg),
+                          texts=texts, draft_texts=drafts)
+
+
 def check_t0_matches_refiner(cfg: DictConfig) -> None:
     """A refiner is only valid at the t0 it was trained for: a mismatch fails the trial."""
-    if cfg.method.name != "warm_start":
+    if cfg.method.name not in WARM_METHODS:
         return
     t0, r = cfg.method.t0, cfg.refiner
     if r.t0_conditioned:
@@ -166,9 +207,14 @@ def check_t0_matches_refiner(cfg: DictConfig) -> None:
 
 
 def save_samples(run_dir: Path, arm: str, trial: int, ev: Evaluation, keep: int) -> tuple[str, str | None]:
-    """Keep the first `keep` samples (and drafts) as .npy for the report; returns relative paths."""
+    """Keep the first `keep` samples (and drafts) as .npy for the report (text: their decoded
+    texts as one .json); returns relative paths."""
     folder = Path("samples") / safe_name(arm)
     (run_dir / folder).mkdir(parents=True, exist_ok=True)
+    if ev.texts is not None:
+        rel = folder / f"{trial}.json"
+        (run_dir / rel).write_text(json.dumps({"samples": ev.texts, "drafts": ev.draft_texts}, indent=1))
+        return str(rel), None
     samples_rel = folder / f"{trial}.npy"
     np.save(run_dir / samples_rel, ev.samples[:keep].float().numpy())
     drafts_rel = None

@@ -1,7 +1,8 @@
 """Drafters: cheap generators with `sample(n, *, seed, start=0) -> Tensor [n, *shape]`.
 
 Sample i of a draw depends only on (seed, start + i), like every other random stream here.
-Points (toy): gmm, vae. Images: ppca, conv_vae, gan. Text (library only so far): NGramDrafter, LSTMDrafter.
+Points (toy): gmm, vae. Images: ppca, conv_vae, gan. Text: ngram, lstm (these also draft
+`teacher_forced(x1)`: each token given x1's preceding tokens, for coupled training pairs).
 """
 
 from lightning_modules.drafters.conv_vae import ConvVAEDrafter
@@ -12,6 +13,6 @@ from lightning_modules.drafters.ngram import NGramDrafter
 from lightning_modules.drafters.ppca import PPCADrafter
 from lightning_modules.drafters.vae import VAEDrafter
 
-DRAFTERS = ("gmm", "vae", "ppca", "conv_vae", "gan")
+DRAFTERS = ("gmm", "vae", "ppca", "conv_vae", "gan", "ngram", "lstm")
 
 __all__ = ["DRAFTERS", "ConvVAEDrafter", "GANDrafter", "GMMDrafter", "LSTMDrafter", "NGramDrafter", "PPCADrafter", "VAEDrafter"]

@@ -41,6 +41,18 @@ class LSTMDrafter(L.LightningModule):
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
     @torch.no_grad()
+    def teacher_forced(self, x1: torch.Tensor, *, seed: int, start: int = 0) -> torch.Tensor:
+        """Drafts paired with data x1 [n, L]: token p drawn from the LSTM given x1's own
+        preceding tokens (what the drafter would write there), so draft and data are coupled."""
+        u = seeding.rand(*x1.shape, seed=seed, stream="drafter/lstm/teacher_forced", start=start)
+        out = []
+        for rows, u_rows in zip(x1.split(4096), u.split(4096), strict=True):
+            cdf = F.softmax(self.logits(rows.to(self.head.weight.device)).double(), dim=-1).cumsum(-1)
+            target = u_rows.to(cdf.device).double().unsqueeze(-1) * cdf[..., -1:]
+            out.append(torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp_max(self.vocab_size - 1).cpu())
+        return torch.cat(out)
+
+    @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, seq_len] of token ids (inverse-CDF sampling with per-sample uniforms)."""
         u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/lstm", start=start)

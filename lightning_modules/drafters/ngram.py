@@ -55,36 +55,56 @@ class NGramDrafter(nn.Module):
                 self._buffers[name] = torch.empty_like(state_dict[prefix + name])
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
+    def _lookup(self, k: int, ctx: torch.Tensor, u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Draws for contexts of length k (base-V keys `ctx`) with uniforms u: (seen, tokens[seen])."""
+        keys = getattr(self, f"ctx{k}")
+        if keys.numel() == 0:
+            return torch.zeros_like(ctx, dtype=torch.bool), ctx[:0]
+        row = torch.searchsorted(keys, ctx).clamp_max(keys.numel() - 1)
+        seen = keys[row] == ctx
+        row = row[seen]
+        lo, hi = getattr(self, f"start{k}")[row], getattr(self, f"end{k}")[row]
+        cum = getattr(self, f"cum{k}")
+        before = torch.where(lo > 0, cum[(lo - 1).clamp_min(0)], torch.zeros_like(lo))
+        total = cum[hi - 1] - before
+        target = before.double() + u[seen].double() * total.double()
+        pick = torch.searchsorted(cum.double(), target, right=True).clamp(lo, hi - 1)
+        return seen, getattr(self, f"next{k}")[pick]
+
+    def _context(self, x: torch.Tensor, p: int, k: int) -> torch.Tensor:
+        ctx = torch.zeros(x.shape[0], dtype=torch.long)
+        for j in range(p - k, p):
+            ctx = ctx * self.vocab_size + x[:, j]
+        return ctx
+
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, seq_len] of token ids."""
         u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/ngram", start=start).double()
         x = torch.zeros(n, self.seq_len, dtype=torch.long)
-        v = self.vocab_size
         for p in range(self.seq_len):
             token = torch.full((n,), -1, dtype=torch.long)
             for k in range(min(self.order - 1, p), -1, -1):  # longest context first
-                todo = token < 0
-                if not todo.any():
+                todo = (token < 0).nonzero().squeeze(1)
+                if todo.numel() == 0:
                     break
-                ctx = torch.zeros(int(todo.sum()), dtype=torch.long)
-                for j in range(p - k, p):
-                    ctx = ctx * v + x[todo, j]
-                keys = getattr(self, f"ctx{k}")
-                if keys.numel() == 0:
-                    continue
-                row = torch.searchsorted(keys, ctx).clamp_max(keys.numel() - 1)
-                seen = keys[row] == ctx
-                if not seen.any():
-                    continue
-                row = row[seen]
-                lo, hi = getattr(self, f"start{k}")[row], getattr(self, f"end{k}")[row]
-                cum = getattr(self, f"cum{k}")
-                before = torch.where(lo > 0, cum[(lo - 1).clamp_min(0)], torch.zeros_like(lo))
-                total = cum[hi - 1] - before
-                idx_todo = todo.nonzero().squeeze(1)[seen]
-                target = before.double() + u[idx_todo, p] * total.double()
-                pick = torch.searchsorted(cum.double(), target, right=True).clamp(lo, hi - 1)
-                token[idx_todo] = getattr(self, f"next{k}")[pick]
+                seen, drawn = self._lookup(k, self._context(x[todo], p, k), u[todo, p])
+                token[todo[seen]] = drawn
             x[:, p] = token
+        return x
+
+    @torch.no_grad()
+    def teacher_forced(self, x1: torch.Tensor, *, seed: int, start: int = 0) -> torch.Tensor:
+        """Drafts paired with data x1 [n, L]: token p drawn from the model given x1's own
+        preceding tokens (what the drafter would write there), so draft and data are coupled."""
+        n, length = x1.shape
+        u = seeding.rand(n, length, seed=seed, stream="drafter/ngram/teacher_forced", start=start).double()
+        x = torch.full((n, length), -1, dtype=torch.long)
+        for p in range(length):
+            for k in range(min(self.order - 1, p), -1, -1):
+                todo = (x[:, p] < 0).nonzero().squeeze(1)
+                if todo.numel() == 0:
+                    break
+                seen, drawn = self._lookup(k, self._context(x1[todo], p, k), u[todo, p])
+                x[todo[seen], p] = drawn
         return x

@@ -1,0 +1,51 @@
+"""Transformer denoiser for discrete flow matching: logits of p(x1 | x_t) at every position.
+
+Bidirectional (every position sees the whole sequence), conditioned on t (and on t0 when one
+refiner serves a range of t0) by a time embedding added to every position. Inputs are token
+ids in [0, vocab_size], the last one being [MASK]; outputs are logits over the vocab_size data
+tokens only ([MASK] is never a prediction).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def time_features(t: torch.Tensor, freqs: int) -> torch.Tensor:
+    """Sinusoidal features [n, 2 * freqs] of times in [0, 1]."""
+    scale = torch.exp(torch.arange(freqs, device=t.device, dtype=torch.float32) * (math.log(1000.0) / max(1, freqs - 1)))
+    angles = t.float().unsqueeze(-1) * scale
+    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+
+
+class TransformerDenoiser(nn.Module):
+    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 128, depth: int = 3, heads: int = 4,
+                 time_freqs: int = 16, t0_conditioned: bool = False) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"refiner.net.width={width} must be a multiple of refiner.net.heads={heads}")
+        self.vocab_size, self.seq_len, self.time_freqs = vocab_size, seq_len, time_freqs
+        self.mask_id = vocab_size
+        self.t0_conditioned = t0_conditioned
+        self.sample_shape = (seq_len,)
+        self.embed = nn.Embedding(vocab_size + 1, width)
+        self.position = nn.Parameter(torch.randn(seq_len, width) * 0.02)
+        n_time = 2 * time_freqs * (2 if t0_conditioned else 1)
+        self.time = nn.Sequential(nn.Linear(n_time, width), nn.SiLU(), nn.Linear(width, width))
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0,
+                                           activation="gelu", batch_first=True, norm_first=True)
+        self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab_size)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, t0: torch.Tensor | None = None) -> torch.Tensor:
+        """x: token ids [n, L] (any dtype holding integers), t: [n] -> logits [n, L, vocab_size]."""
+        feats = time_features(t, self.time_freqs)
+        if self.t0_conditioned:
+            t0 = torch.zeros_like(t) if t0 is None else t0
+            feats = torch.cat([feats, time_features(t0, self.time_freqs)], dim=-1)
+        h = self.embed(x.long()) + self.position + self.time(feats).unsqueeze(1)
+        return self.head(self.norm(self.blocks(h)))
