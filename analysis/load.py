@@ -64,6 +64,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "drafts_path": record.get("drafts_path"),
         "primary_metric": record.get("primary_metric"),
         "features": record.get("features") if isinstance(record.get("features"), dict) else None,
+        "text_eval": record.get("text_eval") if isinstance(record.get("text_eval"), dict) else None,
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))
@@ -115,7 +116,8 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     (``nfe``, ``wallclock`` in seconds per sample, ``flops`` per sample), then ``q.<metric>``,
     ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``.
     ``features`` holds the record's feature-net dict (image trials: the classifier whose
-    features FID/KID are computed on), None where the record has none (toy trials).
+    features FID/KID are computed on), None where the record has none (toy trials);
+    ``text_eval`` likewise the evaluator LM behind gen PPL (text trials).
     Missing numbers are NaN. A repeated (arm, trial) keeps the last record, with a warning.
     ``df.attrs["metrics"]`` lists the quality metrics in the first COMPLETE record's order.
     """
@@ -177,6 +179,34 @@ def arm_order(frame: pd.DataFrame) -> list[str]:
 
 # The fields of a record's ``features`` dict that identify the feature net, in display order.
 FEATURE_FIELDS = ("name", "key", "weights_hash", "test_accuracy", "feature_dim", "n_reference")
+# The same for a text record's ``text_eval`` dict (the evaluator LM behind gen PPL).
+TEXT_EVAL_FIELDS = ("name", "key", "weights_hash", "val_ppl", "n_params")
+
+
+def distinct_dicts(
+    frame: pd.DataFrame, column: str, fields: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
+    """The distinct dicts in ``frame[column]`` (one per trial or None), in first-seen order.
+
+    Each entry is the record's dict (``fields`` first, then any other keys) plus ``arms``
+    (the arms whose trials used it) and ``n_trials``. Empty when no trial carries one.
+    """
+    if column not in frame:
+        return []
+    found: dict[str, dict[str, Any]] = {}
+    for arm, value in zip(frame["arm"], frame[column], strict=True):
+        if not isinstance(value, dict):
+            continue
+        ident = json.dumps(value, sort_keys=True, default=str)
+        if ident not in found:
+            ordered = {k: value.get(k) for k in fields}
+            ordered.update({k: v for k, v in value.items() if k not in fields})
+            found[ident] = {**ordered, "arms": [], "n_trials": 0}
+        entry = found[ident]
+        entry["n_trials"] += 1
+        if arm not in entry["arms"]:
+            entry["arms"].append(arm)
+    return list(found.values())
 
 
 def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -187,19 +217,10 @@ def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
     ``features`` (toy runs). More than one entry means the trials mix feature nets (e.g. a
     retrained classifier with a different weights hash): their FID/KID are not comparable.
     """
-    if "features" not in frame:
-        return []
-    nets: dict[str, dict[str, Any]] = {}
-    for arm, features in zip(frame["arm"], frame["features"], strict=True):
-        if not isinstance(features, dict):
-            continue
-        ident = json.dumps(features, sort_keys=True, default=str)
-        if ident not in nets:
-            ordered = {k: features.get(k) for k in FEATURE_FIELDS}
-            ordered.update({k: v for k, v in features.items() if k not in FEATURE_FIELDS})
-            nets[ident] = {**ordered, "arms": [], "n_trials": 0}
-        entry = nets[ident]
-        entry["n_trials"] += 1
-        if arm not in entry["arms"]:
-            entry["arms"].append(arm)
-    return list(nets.values())
+    return distinct_dicts(frame, "features", FEATURE_FIELDS)
+
+
+def text_evaluators(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """The distinct evaluator LMs (``text_eval`` dicts) of text trials, like ``feature_nets``:
+    more than one entry means their gen PPL values are not comparable."""
+    return distinct_dicts(frame, "text_eval", TEXT_EVAL_FIELDS)

@@ -57,3 +57,13 @@ def arm_fronts(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, p
         )
         fronts[arm] = rows.iloc[idx]
     return fronts
+
+
+def best_and_cheapest(
+    rows: pd.DataFrame, metric: str, cost_axis: str
+) -> tuple[pd.Series, pd.Series]:
+    """(best-quality trial, cheapest trial) among ``rows`` (one arm's COMPLETE trials with a
+    finite quality and cost): ties on quality go to the cheaper, ties on cost to the better."""
+    best = rows.sort_values([f"q.{metric}", cost_axis], kind="stable").iloc[0]
+    cheapest = rows.sort_values([cost_axis, f"q.{metric}"], kind="stable").iloc[0]
+    return best, cheapest

@@ -18,6 +18,7 @@ from matplotlib.ticker import NullFormatter
 
 from analysis.load import COST_AXIS_LABELS, arm_order, complete_trials
 from analysis.pareto import arm_fronts
+from analysis.pareto import best_and_cheapest as _best_and_cheapest
 from analysis.speedup import LOWER_BOUND, NEVER_REACHES, OK
 
 MAX_SCATTER_POINTS = 2000  # enough to see the shape; keeps PDFs small
@@ -51,14 +52,22 @@ def plot_front(
     cost_axis: str,
     floor: float | None,
     stem: Path,
+    *,
+    floor_label: str = "reference floor (noise)",
+    secondary: tuple[str, str, float | None] | None = None,
 ) -> list[Path]:
     """Quality vs cost per arm (log-x): every trial faint, each arm's front bold.
 
     Zero-cost trials (drafter alone on the NFE axis) cannot sit on a log axis, so each such
-    arm is a dashed horizontal line at its best zero-cost quality.
+    arm is a dashed horizontal line at its best zero-cost quality. ``secondary`` = (metric,
+    label, floor) adds a small panel below: that metric (e.g. text entropy, higher = more
+    diverse) at each arm's front points, so a low quality value bought by collapse shows.
     """
-    fig = _new_figure(7, 4.5)
-    ax = fig.add_subplot()
+    fig = _new_figure(7, 6.3 if secondary else 4.5)
+    if secondary:
+        ax, ax2 = fig.subplots(2, 1, sharex=True, height_ratios=[3, 1.3])
+    else:
+        ax = fig.add_subplot()
     done = complete_trials(trials)
     arms = arm_order(trials)
     colors = _colors(arms)
@@ -89,7 +98,7 @@ def plot_front(
             )
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="0.5", lw=1)
-        ax.axhspan(0, floor, color="0.5", alpha=0.15, lw=0, label="reference floor (noise)")
+        ax.axhspan(0, floor, color="0.5", alpha=0.15, lw=0, label=floor_label)
     if positive.any():
         ax.set_xscale("log")
         nfe_values = np.unique(done.loc[positive, cost_axis].to_numpy(dtype=float))
@@ -97,12 +106,33 @@ def plot_front(
             # Label the measured step budgets themselves rather than powers of ten.
             ax.set_xticks(nfe_values, [f"{v:g}" for v in nfe_values])
             ax.xaxis.set_minor_formatter(NullFormatter())
-    ax.set_xlabel(COST_AXIS_LABELS.get(cost_axis, cost_axis))
     ax.set_ylabel(f"{metric_label} (lower is better)")
     ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title(f"{metric_label} vs {cost_axis}")
+    if secondary:
+        _secondary_panel(ax2, fronts, cost_axis, colors, *secondary)
+        ax = ax2
+    ax.set_xlabel(COST_AXIS_LABELS.get(cost_axis, cost_axis))
     return save_figure(fig, stem)
+
+
+def _secondary_panel(ax, fronts, cost_axis: str, colors, metric: str, label: str, floor) -> None:
+    """``metric`` at each arm's front points (same costs as the panel above); zero-cost
+    points as dashed lines; the reference value as a grey line."""
+    for arm, front in fronts.items():
+        values = front[f"q.{metric}"] if f"q.{metric}" in front else None
+        if values is None or front.empty:
+            continue
+        zero = front[cost_axis] == 0
+        if zero.any() and np.isfinite(values[zero].iloc[0]):
+            ax.axhline(values[zero].iloc[0], color=colors[arm], ls="--", lw=1.2)
+        ax.plot(front.loc[~zero, cost_axis], values[~zero], "-o", color=colors[arm], lw=1.5, ms=4)
+    if floor is not None and np.isfinite(floor):
+        ax.axhline(floor, color="0.5", lw=1, label="held-out text")
+        ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylabel(f"{label}\n(higher = more diverse)", fontsize=8)
+    ax.set_title(f"{label} at the front points above", fontsize=8)
 
 
 def plot_speedup_vs_t0(
@@ -155,9 +185,14 @@ def plot_speedup_vs_t0(
     return save_figure(fig, stem)
 
 
+def _is_npy(relpath: Any) -> bool:
+    """Only ``.npy`` files are read as arrays (text runs save ``.json`` samples)."""
+    return isinstance(relpath, str) and relpath.endswith(".npy")
+
+
 def _load_points(run_dir: Path, relpath: Any) -> np.ndarray | None:
     """A [n, 2] sample array subsampled for plotting, or None if absent or unreadable."""
-    if not isinstance(relpath, str) or not relpath:
+    if not _is_npy(relpath):
         return None
     try:
         points = np.load(run_dir / relpath, allow_pickle=False)
@@ -192,12 +227,6 @@ def _title(kind: str, row: pd.Series, metric: str, cost_axis: str, label: str | 
     knobs += [f"{k}={row[k]:g}" for k in ("steps", "t0") if pd.notna(row.get(k))]
     value = row[f"q.{metric}"]
     return f"{row['arm']}\n{kind}: {', '.join(knobs)}, {label or metric}={value:.4g}"
-
-
-def _best_and_cheapest(rows: pd.DataFrame, metric: str, cost_axis: str):
-    best = rows.sort_values([f"q.{metric}", cost_axis], kind="stable").iloc[0]
-    cheapest = rows.sort_values([cost_axis, f"q.{metric}"], kind="stable").iloc[0]
-    return best, cheapest
 
 
 def plot_samples(
@@ -256,7 +285,7 @@ def plot_samples(
 
 def _peek_shape(run_dir: Path, relpath: Any) -> tuple[int, ...] | None:
     """The shape of a saved .npy array without reading its data, None if absent/unreadable."""
-    if not isinstance(relpath, str) or not relpath:
+    if not _is_npy(relpath):
         return None
     try:
         return tuple(np.load(run_dir / relpath, mmap_mode="r", allow_pickle=False).shape)
@@ -285,7 +314,7 @@ def images_in_run(trials: pd.DataFrame, run_dir: Path) -> bool:
 
 def _load_images(run_dir: Path, relpath: Any, n: int = N_GRID_IMAGES) -> np.ndarray | None:
     """The first ``n`` images of a saved [n, C, H, W] array as float32, or None."""
-    if not isinstance(relpath, str) or not relpath:
+    if not _is_npy(relpath):
         return None
     try:
         array = np.load(run_dir / relpath, mmap_mode="r", allow_pickle=False)

@@ -153,10 +153,16 @@ def iso_quality_speedup(baseline: Points, method: Points) -> dict[str, Any]:
     return _result(OK, value, f"{value:.1f}x", **common)
 
 
+# Methods that start from pure noise: the baselines every other arm is compared with
+# (``masked_dfm``: the text track's discrete flow matching from an all-mask sequence).
+BASELINE_METHODS = ("noise_start", "masked_dfm")
+
+
 def baseline_arms(trials: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """(primary baseline, all baselines): noise_start arms; primary = independent pairing."""
+    """(primary baseline, all baselines): the arms of a ``BASELINE_METHODS`` method; primary =
+    independent pairing where recorded, else the first such arm."""
     firsts = trials.drop_duplicates("arm").set_index("arm")
-    baselines = [a for a in arm_order(trials) if firsts.at[a, "method"] == "noise_start"]
+    baselines = [a for a in arm_order(trials) if firsts.at[a, "method"] in BASELINE_METHODS]
     independent = [a for a in baselines if firsts.at[a, "pairing"] == "independent"]
     primary = independent[0] if independent else (baselines[0] if baselines else None)
     return primary, baselines

@@ -31,8 +31,14 @@ class TransformerDenoiser(nn.Module):
         self.mask_id = vocab_size
         self.t0_conditioned = t0_conditioned
         self.sample_shape = (seq_len,)
+        # Tokens and positions start at the same small scale (GPT-2's 0.02): with unit-variance
+        # token embeddings the positions are drowned out and context is learned far later.
         self.embed = nn.Embedding(vocab_size + 1, width)
+        nn.init.normal_(self.embed.weight, std=0.02)
         self.position = nn.Parameter(torch.randn(seq_len, width) * 0.02)
+        # A local convolution gives every position its neighbours from the first step; attention
+        # alone spends hundreds of steps at the unigram plateau before it finds them.
+        self.local = nn.Conv1d(width, width, kernel_size=5, padding=2)
         n_time = 2 * time_freqs * (2 if t0_conditioned else 1)
         self.time = nn.Sequential(nn.Linear(n_time, width), nn.SiLU(), nn.Linear(width, width))
         layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0,
@@ -47,5 +53,6 @@ class TransformerDenoiser(nn.Module):
         if self.t0_conditioned:
             t0 = torch.zeros_like(t) if t0 is None else t0
             feats = torch.cat([feats, time_features(t0, self.time_freqs)], dim=-1)
-        h = self.embed(x.long()) + self.position + self.time(feats).unsqueeze(1)
+        h = self.embed(x.long()) + self.position
+        h = h + self.local(h.transpose(1, 2)).transpose(1, 2) + self.time(feats).unsqueeze(1)
         return self.head(self.norm(self.blocks(h)))

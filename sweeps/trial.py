@@ -69,6 +69,7 @@ class Evaluator:
     def __init__(self, models: ModelStore) -> None:
         self.models = models
         self._refs: dict[str, tuple[torch.Tensor, dict, torch.Tensor | None]] = {}
+        self._hub: dict[str, object] = {}
 
     def reference(self, cfg: DictConfig) -> tuple[torch.Tensor, dict]:
         ref, floor, _ = self._reference(cfg)
@@ -186,11 +187,27 @@ class Evaluator:
         lm = self.models.get("text_lm", cfg)
         q = text_quality(batch.samples, lm, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed)
         dm = self.models.data(cfg)
+        if cfg.eval.text_lm.hub:  # opt-in, online: a hub LM scores the decoded text as well
+            q.update(self._hub_ppl(cfg, [dm.decode(row) for row in batch.samples]))
+            floor = {**floor, **self._hub_ppl(cfg, [dm.decode(row) for row in self._reference(cfg)[0]], floor=True)}
         keep = int(cfg.eval.save_samples)
         texts = [dm.decode(row) for row in batch.samples[:keep]]
         drafts = None if batch.drafts is None else [dm.decode(row) for row in batch.drafts[:keep]]
         return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, text_eval=self.text_eval_info(cfg),
                           texts=texts, draft_texts=drafts)
+
+
+    def _hub_ppl(self, cfg: DictConfig, texts: list[str], *, floor: bool = False) -> dict:
+        from lightning_modules.metrics._common import percentile_interval
+        from lightning_modules.metrics.text import HFCausalLM, gen_ppl
+
+        name = str(cfg.eval.text_lm.hub)
+        if name not in self._hub:
+            self._hub[name] = HFCausalLM(name, device=None if cfg.device == "auto" else cfg.device)
+        est = gen_ppl(self._hub[name].sequence_nll_texts(texts), n_boot=0 if floor else cfg.eval.n_boot, seed=cfg.seed)
+        if floor:
+            return {"gen_ppl_hub": float(est.value)}
+        return {"gen_ppl_hub": float(est.value), "gen_ppl_hub_ci": percentile_interval(est, 0.95)}
 
 
 def check_t0_matches_refiner(cfg: DictConfig) -> None:

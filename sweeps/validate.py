@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 from omegaconf import DictConfig
 
 from lightning_modules.data.images import IMAGE_DATASETS
@@ -161,6 +163,9 @@ def validate_run(cfg: DictConfig) -> None:
         if lm.width % lm.heads:
             raise ConfigError("eval.text_lm.width", lm.width, f"a multiple of eval.text_lm.heads={lm.heads}")
         _positive("eval.text_lm.lr", lm.lr)
+        if lm.hub and importlib.util.find_spec("transformers") is None:
+            raise ConfigError("eval.text_lm.hub", lm.hub, "null here: the hub evaluator needs `pip install "
+                              "transformers` and a network on first use")
 
 
 def validate_sweep(cfg: DictConfig) -> None:

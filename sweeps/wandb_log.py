@@ -1,6 +1,7 @@
 """Weights & Biases logging, offline by default: one run per trial (grouped by study) and one
-study run with the Pareto table. `logger=none` switches it off. A logging failure warns once
-and never fails a sweep: trials.jsonl is the record that counts."""
+study run with the Pareto table. Samples: image grids, 2-D scatters, or for text a table of
+sample texts (arm, trial, index, draft, sample). `logger=none` switches it off. A logging
+failure warns once and never fails a sweep: trials.jsonl is the record that counts."""
 
 from __future__ import annotations
 
@@ -47,23 +48,34 @@ class WandbLogger:
     def _trial(self, record: dict, ev: object) -> None:
         import wandb
 
-        run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial",
-                         config={"arm": record["arm"], "method": record["method"], **record.get("params", {}),
-                                 "config_hash": record.get("config_hash")})
+        config = {"arm": record["arm"], "method": record["method"], **record.get("params", {}),
+                  "config_hash": record.get("config_hash")}
+        if record.get("text_eval"):
+            config["text_eval"] = record["text_eval"]
+        run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial", config=config)
         metrics = {"state": record["state"]}
+        # Scalars only: the CIs ("<metric>_ci" lists) stay in trials.jsonl.
         for k, v in (record.get("quality") or {}).items():
-            if not isinstance(v, list):
+            if _scalar(v):
                 metrics[f"quality/{k}"] = v
+        for k, v in (record.get("reference_floor") or {}).items():
+            if _scalar(v):
+                metrics[f"floor/{k}"] = v
         for k, v in (record.get("cost") or {}).items():
-            if isinstance(v, (int, float)):
+            if _scalar(v):
                 metrics[f"cost/{k}"] = v
         samples = getattr(ev, "samples", None) if ev is not None else None
-        if self.cfg.log_samples and samples is not None and samples.ndim == 4:
+        texts = getattr(ev, "texts", None) if ev is not None else None
+        if self.cfg.log_samples and texts is not None:
+            # Text: one row per sample, its draft beside it (warm-start methods).
+            drafts = getattr(ev, "draft_texts", None)
+            metrics["samples"] = wandb.Table(columns=list(TEXT_COLUMNS), data=text_rows(record, texts, drafts))
+        elif self.cfg.log_samples and samples is not None and samples.ndim == 4:
             # Images: drafts (where there are any) above the samples refined from them.
             rows = [samples[:8]] if ev.drafts is None else [ev.drafts[:8], samples[:8]]
             metrics["samples"] = wandb.Image(image_grid(rows), caption="drafts (top), samples (bottom)"
                                              if ev.drafts is not None else "samples")
-        elif self.cfg.log_samples and samples is not None:
+        elif self.cfg.log_samples and _floating(samples):
             table = wandb.Table(columns=["x", "y"], data=samples[:1000, :2].tolist())
             metrics["samples"] = wandb.plot.scatter(table, "x", "y", title=f"{record['arm']} #{record['trial']}")
         run.log(metrics)
@@ -79,15 +91,49 @@ class WandbLogger:
 
         run = self._init(name=f"{self.study_name}-study", job_type="study",
                          config={"metric": summary.get("metric"), "cost_axis": summary.get("cost_axis")})
+        # Text runs: entropy/distinct-n of each front point beside it (front_diversity is
+        # parallel to front); other runs have no such columns.
+        extra = list(summary.get("diversity_metrics") or [])
+        diversity = summary.get("front_diversity") or {}
         rows = []
         for arm, points in (summary.get("front") or {}).items():
-            rows += [[arm, c, q] for c, q in points]
-        run.log({"pareto_front": wandb.Table(columns=["arm", summary.get("cost_axis", "cost"), summary.get("metric", "quality")], data=rows)})
+            div = diversity.get(arm) or []
+            rows += [[arm, c, q, *((div[i] if i < len(div) else {}).get(m) for m in extra)]
+                     for i, (c, q) in enumerate(points)]
+        columns = ["arm", summary.get("cost_axis", "cost"), summary.get("metric", "quality"), *extra]
+        run.log({"pareto_front": wandb.Table(columns=columns, data=rows)})
         speed = []
         for base, per_arm in (summary.get("speedup_at_iso_quality") or {}).items():
             speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
         run.log({"speedup": wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)})
         run.finish()
+
+
+TEXT_COLUMNS = ("arm", "trial", "index", "draft", "sample")
+MAX_TEXT_ROWS = 16
+
+
+def _floating(samples: object) -> bool:
+    """Float samples (points) are scattered; token ids (text without decoded texts) are not."""
+    if samples is None:
+        return False
+    if hasattr(samples, "is_floating_point"):
+        return bool(samples.is_floating_point())
+    import numpy as np
+
+    return bool(np.issubdtype(np.asarray(samples).dtype, np.floating))
+
+
+def _scalar(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def text_rows(record: dict, texts: list, drafts: list | None, limit: int = MAX_TEXT_ROWS) -> list[list]:
+    """Rows (arm, trial, index, draft, sample) of a text trial's first `limit` samples; the draft
+    cell is None where the method has no drafts."""
+    drafts = list(drafts) if drafts is not None else []
+    return [[record["arm"], record["trial"], i, str(drafts[i]) if i < len(drafts) else None, str(text)]
+            for i, text in enumerate(list(texts)[:limit])]
 
 
 def image_grid(rows: list) -> object:

