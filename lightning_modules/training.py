@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import logging
+import math
 import time
 import warnings
 from collections.abc import Iterable
-
-import math
 
 import lightning as L
 import torch

@@ -75,6 +75,12 @@ def test_masked_loss_counts_only_masked_positions_warm_loss_every_position():
     assert dfm_loss(copy, x1, mask_id=MASK, draft=draft, start="draft", t0=t0) > 10
 
 
+def _fixed_noise_loss(module: DiscreteFlowMatching, batch: tuple) -> float:
+    with torch.random.fork_rng(devices=[]), torch.no_grad():
+        torch.manual_seed(1)
+        return float(module.loss(batch))
+
+
 def test_training_lowers_the_loss_of_both_modes(one_thread):
     torch.manual_seed(0)
     x1 = torch.arange(L).repeat(64, 1) % V  # one repeated pattern: learnable in a few steps
@@ -83,15 +89,9 @@ def test_training_lowers_the_loss_of_both_modes(one_thread):
         net = TransformerDenoiser(V, L, width=16, depth=1, heads=2, time_freqs=4, t0_conditioned=mode == "warm")
         module = DiscreteFlowMatching(net, mask_id=MASK, mode=mode, t0_range=(0.5, 0.9), lr=3e-3, max_steps=80)
 
-        def held_out_loss() -> float:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(1)
-                with torch.no_grad():
-                    return float(module.loss(batch))
-
-        before = held_out_loss()
+        before = _fixed_noise_loss(module, batch)
         fit(module, RandomBatches(*batch, batch_size=16, seed=0), max_steps=80, seed=0)
-        assert held_out_loss() < 0.5 * before, mode
+        assert _fixed_noise_loss(module, batch) < 0.5 * before, mode
 
 
 def test_masked_dfm_carries_unmasked_tokens_over_and_counts_nfe():
