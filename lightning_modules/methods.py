@@ -6,44 +6,14 @@ Registered by name; `needs` says which trained models each one uses, so a sweep 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import torch
 from torch import nn
 
 from lightning_modules import seeding
+from lightning_modules.method_base import Method
+from lightning_modules.methods_text import MaskedDFM, WarmStartDFM
 from lightning_modules.paths import warm_start_state
 from lightning_modules.solvers import CountingVelocity, integrate, time_grid
-
-
-@dataclass
-class SampleBatch:
-    """Samples [n, *shape], the drafts they started from (or None) and the counted cost."""
-
-    samples: torch.Tensor
-    drafts: torch.Tensor | None
-    nfe: float
-    cost: dict = field(default_factory=dict)
-
-
-class Method:
-    """Two stages, so their costs can be measured apart: `draft` then `refine`."""
-
-    name = "method"
-    needs: tuple[str, ...] = ()
-
-    def draft(self, n: int, seed: int) -> torch.Tensor | None:
-        return None
-
-    def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        """Samples and NFE per trajectory (counted by wrapping the net)."""
-        raise NotImplementedError
-
-    @torch.inference_mode()
-    def generate(self, n: int, seed: int) -> SampleBatch:
-        drafts = self.draft(n, seed)
-        samples, nfe = self.refine(drafts, n, seed)
-        return SampleBatch(samples=samples, drafts=drafts, nfe=nfe)
 
 
 class _Integrating(Method):
@@ -129,9 +99,6 @@ class DrafterOnly(Method):
     def refine(self, drafts, n, seed):  # noqa: ANN001, ANN201
         return drafts, 0.0
 
-
-# Text methods subclass Method, so they are imported once it exists.
-from lightning_modules.methods_text import MaskedDFM, WarmStartDFM  # noqa: E402
 
 METHODS: dict[str, type[Method]] = {
     cls.name: cls for cls in (NoiseStart, WarmStart, SDEdit, DrafterOnly, MaskedDFM, WarmStartDFM)

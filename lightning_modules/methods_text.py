@@ -11,7 +11,7 @@ from torch import nn
 
 from lightning_modules import seeding
 from lightning_modules.discrete import CountingDenoiser, discrete_sample, source_state
-from lightning_modules.methods import Method
+from lightning_modules.method_base import Method
 
 
 class _Discrete(Method):

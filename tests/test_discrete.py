@@ -1,4 +1,4 @@
-"""Discrete mixture paths and the discrete Euler sampler: closed forms and exact NFE."""
+"""Discrete mixture paths and the discrete samplers: closed forms and exact NFE."""
 
 import pytest
 import torch
@@ -6,6 +6,7 @@ import torch
 from lightning_modules.discrete import (
     CountingDenoiser,
     discrete_euler,
+    discrete_sample,
     mixture_state,
     path_progress,
     source_state,
@@ -31,17 +32,46 @@ def _uniforms(n: int, steps: int, length: int, seed: int = 0) -> tuple[torch.Ten
     return torch.rand(n, steps, length, generator=g), torch.rand(n, steps, length, generator=g)
 
 
-@pytest.mark.parametrize("t0", [0.0, 0.5, 0.8, 0.9, 0.95, 0.8999999999, 1 - 1e-7])
-@pytest.mark.parametrize("steps", [1, 2, 3, 4, 8, 16, 64])
-def test_nfe_is_exactly_steps_and_the_oracle_is_reproduced(t0, steps):
+T0S = [0.0, 0.5, 0.8, 0.9, 0.95, 0.8999999999, 1 - 1e-7]
+STEPS = [1, 2, 3, 4, 8, 16, 64]
+
+
+@pytest.mark.parametrize("sampler", ["euler", "ancestral"])
+@pytest.mark.parametrize("t0", T0S)
+@pytest.mark.parametrize("steps", STEPS)
+def test_nfe_is_exactly_steps_and_the_oracle_is_reproduced(t0, steps, sampler):
     n, length = 6, 7
     x1 = torch.randint(0, V, (n, length), generator=torch.Generator().manual_seed(1))
     counter = CountingDenoiser(_oracle(x1))
     jump_u, token_u = _uniforms(n, steps, length)
     start = torch.full_like(x1, MASK)
-    out = discrete_euler(counter, start, t0, steps, jump_u=jump_u, token_u=token_u)
+    out = discrete_sample(counter, start, t0, steps, jump_u=jump_u, token_u=token_u, sampler=sampler)
     assert counter.nfe(n) == steps == len(time_grid(t0, steps)) - 1
     assert torch.equal(out, x1)  # the last step jumps everywhere, to the denoiser's token
+
+
+@pytest.mark.parametrize("t0", T0S[1:])
+@pytest.mark.parametrize("steps", STEPS)
+def test_text_methods_report_the_counted_nfe(t0, steps):
+    """Through `generate`, as a trial measures it: the wrapped denoiser's count, not the config."""
+    from lightning_modules.drafters import NGramDrafter
+    from lightning_modules.methods_text import MaskedDFM, WarmStartDFM
+
+    class Net(torch.nn.Module):
+        mask_id, seq_len, t0_conditioned = MASK, 4, False
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.calls = 0
+
+        def forward(self, x, t):  # noqa: ANN001, ANN202
+            self.calls += 1
+            return torch.zeros(*x.shape, V)
+
+    drafter = NGramDrafter.fit(torch.randint(0, V, (200,), generator=torch.Generator().manual_seed(0)), V, 4, 2)
+    for method in (MaskedDFM(Net(), steps=steps, chunk=2), WarmStartDFM(Net(), drafter, t0=t0, steps=steps, chunk=2)):
+        batch = method.generate(5, seed=0)  # chunks of 2: 3 calls per step, still `steps` per sample
+        assert batch.nfe == steps and method.net.calls == 3 * steps
 
 
 def test_sampler_states_follow_the_mixture_marginal():

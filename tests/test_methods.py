@@ -10,11 +10,11 @@ from lightning_modules import seeding
 from lightning_modules.cost import eval_flops_per_sample, measure
 from lightning_modules.data.toy import make_toy
 from lightning_modules.drafters.gmm import GMMDrafter
+from lightning_modules.method_base import SampleBatch
 from lightning_modules.methods import (
     METHODS,
     DrafterOnly,
     NoiseStart,
-    SampleBatch,
     SDEdit,
     WarmStart,
     build_method,
