@@ -43,7 +43,7 @@ def data_module(cfg: DictConfig) -> ToyDataModule | ImageDataModule | TextDataMo
     d = cfg.data
     if data_kind(cfg) == "text":
         return TextDataModule(d.name, seq_len=d.seq_len, seed=d.seed, n_val_docs=d.n_val_docs,
-                              n_test_docs=d.n_test_docs, root=d.root)
+                              n_test_docs=d.n_test_docs, root=d.root, field=d.field)
     if data_kind(cfg) == "image":
         return ImageDataModule(d.name, n_val=d.n_val, n_ref=d.n_ref, seed=d.seed, root=d.root, size=d.size,
                                limit=d.limit)

@@ -75,6 +75,12 @@ def validate_run(cfg: DictConfig) -> None:
         _int_at_least("data.n_test_docs", cfg.data.n_test_docs, 1)
         if cfg.data.name == "text" and not cfg.data.root:
             raise ConfigError("data.root", cfg.data.root, "a .txt file or a folder of .txt files (data.name=text)")
+        if cfg.data.name == "hf":
+            if not cfg.data.root:
+                raise ConfigError("data.root", cfg.data.root, "a Hugging Face dataset name (data.name=hf)")
+            if importlib.util.find_spec("datasets") is None:
+                raise ConfigError("data.name", "hf", "shakespeare or text here: the hub loader needs `pip install "
+                                  "datasets` and a network on first use")
     _one_of("device", cfg.device, DEVICES)
     _int_at_least("threads", cfg.threads, 1)
     if cfg.train_workers != "auto":

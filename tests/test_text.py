@@ -98,3 +98,41 @@ def test_lstm_drafter_learns_a_cycle_and_keeps_per_sample_seeds():
     assert x.shape == (20, 12) and int(x.max()) < 4
     assert (x[:, 1:] == (x[:, :-1] + 1) % 3).float().mean() > 0.9  # follows the cycle
     assert torch.equal(model.sample(5, seed=1, start=5), x[5:10])
+
+
+def test_hub_dataset_uses_its_own_splits(monkeypatch):
+    """data.name=hf (opt-in, online): the dataset's train/validation/test splits, not a reshuffle."""
+    from lightning_modules.data import text as text_mod
+
+    splits = {"train": "abcdefgh" * 20, "validation": "hgfedcba" * 5, "test": "aabbccdd" * 5}
+    seen = []
+    monkeypatch.setattr(text_mod, "hub_splits", lambda name, field="text": seen.append((name, field)) or splits)
+    dm = text_mod.TextDataModule("hf", seq_len=8, root="someone/some-set", field="content")
+    assert seen == [("someone/some-set", "content")]
+    assert dm.train.shape == (20, 8) and dm.val.shape == (5, 8) and dm.test.shape == (5, 8)
+    assert dm.decode(dm.val[0]) == "hgfedcba" and dm.decode(dm.test[0]) == "aabbccdd"
+    assert dm.docs == {"train": ["train"], "val": ["validation"], "test": ["test"]}
+
+
+def test_hub_loader_without_datasets_says_how_to_get_it(monkeypatch):
+    import builtins
+    import importlib.util
+
+    from lightning_modules.data.text import MissingDataError, hub_splits
+    from sweeps.arms import build_arms
+    from sweeps.errors import ConfigError
+
+    real_import = builtins.__import__
+
+    def no_datasets(name, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if name == "datasets":
+            raise ImportError("no datasets here")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_datasets)
+    with pytest.raises(MissingDataError, match="pip install datasets"):
+        hub_splits("someone/some-set")
+    if importlib.util.find_spec("datasets") is None:
+        with pytest.raises(ConfigError) as err:
+            build_arms(["experiment=smoke_text", "data.name=hf", "data.root=someone/some-set"])
+        assert err.value.key == "data.name" and "pip install datasets" in str(err.value)

