@@ -96,9 +96,15 @@ def plot_front(
                 ms=5,
                 label=arm if not at_zero.any() else None,
             )
+    values = done[f"q.{metric}"].to_numpy(dtype=float)
+    values = values[np.isfinite(values) & (values > 0)]
+    # Perplexities span orders of magnitude (600 at 1 NFE, 5 for real text): log-y keeps the
+    # region where methods compete readable. Other metrics keep a linear axis from 0.
+    log_y = metric.startswith("gen_ppl") and len(values) and values.max() / values.min() > 20
     if floor is not None and np.isfinite(floor):
         ax.axhline(floor, color="0.5", lw=1)
-        ax.axhspan(0, floor, color="0.5", alpha=0.15, lw=0, label=floor_label)
+        low = floor / 2 if log_y else 0
+        ax.axhspan(low, floor, color="0.5", alpha=0.15, lw=0, label=floor_label)
     if positive.any():
         ax.set_xscale("log")
         nfe_values = np.unique(done.loc[positive, cost_axis].to_numpy(dtype=float))
@@ -107,7 +113,11 @@ def plot_front(
             ax.set_xticks(nfe_values, [f"{v:g}" for v in nfe_values])
             ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylabel(f"{metric_label} (lower is better)")
-    ax.set_ylim(bottom=0)
+    if log_y:
+        ax.set_yscale("log")
+        ax.set_ylim(bottom=min(values.min(), floor if floor is not None and np.isfinite(floor) else values.min()) / 1.5)
+    else:
+        ax.set_ylim(bottom=0)
     ax.legend(fontsize=7, loc="upper right")
     ax.set_title(f"{metric_label} vs {cost_axis}")
     if secondary:
