@@ -32,12 +32,26 @@ def count_flops(fn, *args, **kwargs) -> int:  # noqa: ANN001
 
 
 def eval_flops_per_sample(net: torch.nn.Module, n: int = 64) -> float:
-    """FLOPs of one velocity evaluation per sample (t0 passed when the net is conditioned)."""
+    """FLOPs of one velocity evaluation per sample (t0 passed when the net is conditioned).
+
+    Counted in training mode: in eval mode under inference_mode, PyTorch's fused transformer
+    fast path hides attention and feed-forward products from FlopCounterMode."""
     x = torch.zeros(n, *net.sample_shape)
     t = torch.full((n,), 0.5)
     extra = (t,) if getattr(net, "t0_conditioned", False) else ()
-    with torch.inference_mode():
-        return count_flops(net, x, t, *extra) / n
+    was_training = net.training
+    net.train()
+    try:
+        with torch.inference_mode():
+            return count_flops(net, x, t, *extra) / n
+    finally:
+        net.train(was_training)
+
+
+def drafter_flops_per_sample(method: Method, n: int, seed: int) -> float:
+    """A drafter's own count where it has one (FlopCounterMode misses nn.LSTM), else counted."""
+    own = getattr(getattr(method, "drafter", None), "flops_per_sample", None)
+    return float(own()) if own is not None else count_flops(method.draft, n, seed) / n
 
 
 def peak_memory_bytes(device: torch.device) -> int:
@@ -57,7 +71,7 @@ def measure(
     eval_flops: FLOPs of one refiner evaluation per sample (from `eval_flops_per_sample`),
     the unit in which the drafter's cost is also expressed (`drafter_nfe_equiv`).
     """
-    device = torch.device(device)
+    device = torch.device("cpu" if device == "auto" else device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     batch = method.generate(n, seed)  # warm-up run; its samples are the ones evaluated
@@ -74,7 +88,7 @@ def measure(
         refiner_s.append(time.perf_counter() - t1)
     drafter_flops = 0.0
     if batch.drafts is not None:
-        drafter_flops = count_flops(method.draft, flop_n, seed) / flop_n
+        drafter_flops = drafter_flops_per_sample(method, flop_n, seed)
     drafter_time, refiner_time = statistics.median(drafter_s), statistics.median(refiner_s)
     total = drafter_time + refiner_time
     batch.cost = {

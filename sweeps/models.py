@@ -56,7 +56,12 @@ def specs(cfg: DictConfig) -> dict[str, dict]:
     data, drafter, ref = c["data"], c["drafter"], c["refiner"]
     noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}  # no drafts involved
     noise = {"data": data, "net": ref["net"], "train": noise_train, "pairing": ref["pairing"]}
-    warm = {"data": data, "drafter": drafter, "net": ref["net"], "train": ref["train"],
+    warm_train = ref["train"]
+    if data_kind(cfg) == "text":  # the masked model pairs nothing; teacher-forced pools ignore n_drafts
+        noise.pop("pairing")
+        if ref["pairing"] == "teacher_forced":
+            warm_train = noise_train
+    warm = {"data": data, "drafter": drafter, "net": ref["net"], "train": warm_train,
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
     features = {"data": data, "feature_net": c["eval"]["feature_net"]}

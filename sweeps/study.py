@@ -31,9 +31,20 @@ def _load_data(models: ModelStore, arms: list) -> None:  # noqa: ANN001
 
     for arm in arms:
         try:
-            models.data(arm.cfg)
+            dm = models.data(arm.cfg)
         except MissingDataError as err:
             raise ConfigError("data.root", arm.cfg.data.root, str(err).split(": ", 1)[-1]) from None
+        except (ValueError, KeyError) as err:  # text: too few documents, a missing hub column...
+            raise ConfigError("data", arm.cfg.data.name, str(err)) from None
+        if data_kind(arm.cfg) == "text":
+            empty = [k for k in ("train", "val", "test") if len(getattr(dm, k)) == 0]
+            if empty:
+                raise ConfigError("data.seq_len", arm.cfg.data.seq_len, f"shorter: the {'/'.join(empty)} split "
+                                  "holds no whole window")
+            if arm.cfg.eval.n_samples > len(dm.test):
+                # The floor is held-out text of the trial's size (distinct-n depends on n).
+                raise ConfigError("eval.n_samples", arm.cfg.eval.n_samples, f"<= {len(dm.test)}, the held-out "
+                                  "windows the floor is computed on")
 
 
 def run_study(overrides: list[str], *, worker: bool = False, report: bool = True, log=print) -> dict | None:  # noqa: ANN001

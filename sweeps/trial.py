@@ -56,6 +56,10 @@ def knob_values(cfg: DictConfig, extra: list[str]) -> dict:
         out["drafter.n_components"] = cfg.drafter.n_components
     if cfg.drafter.name in ("ppca", "conv_vae", "gan"):
         out["drafter.latent"] = cfg.drafter.latent
+    if cfg.drafter.name == "ngram":
+        out["drafter.order"] = cfg.drafter.order
+    if cfg.drafter.name == "lstm":
+        out["drafter.width"], out["drafter.steps"] = cfg.drafter.width, cfg.drafter.steps
     return out
 
 

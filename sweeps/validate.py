@@ -82,6 +82,9 @@ def validate_run(cfg: DictConfig) -> None:
                 raise ConfigError("data.name", "hf", "shakespeare or text here: the hub loader needs `pip install "
                                   "datasets` and a network on first use")
     _one_of("device", cfg.device, DEVICES)
+    if cfg.device == "cuda":
+        raise ConfigError("device", cfg.device, "cpu or auto: models and samplers are not moved to CUDA yet, "
+                          "so a CUDA run would time CPU work")
     _int_at_least("threads", cfg.threads, 1)
     if cfg.train_workers != "auto":
         _int_at_least("train_workers", cfg.train_workers, 1)
@@ -159,6 +162,12 @@ def validate_run(cfg: DictConfig) -> None:
     for name in metrics:
         _one_of("eval.metrics", name, allowed_metrics)
     _one_of("eval.primary_metric", e.primary_metric, metrics)
+    if kind == "text":
+        # Fronts minimise the primary metric: entropy and distinct-n are higher-is-better.
+        _one_of("eval.primary_metric", e.primary_metric, ["gen_ppl"])
+        for name in metrics:
+            if name.startswith("distinct_") and int(name.removeprefix("distinct_")) > cfg.data.seq_len:
+                raise ConfigError("eval.metrics", name, f"distinct_n with n <= data.seq_len={cfg.data.seq_len}")
     _int_at_least("eval.n_samples", e.n_samples, 10)
     _int_at_least("eval.n_boot", e.n_boot, 1)
     _int_at_least("eval.timing_repeats", e.timing_repeats, 1)

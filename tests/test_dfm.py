@@ -187,3 +187,31 @@ def test_lstm_teacher_forced_is_seeded_per_sample(one_thread):
     assert a.shape == x1.shape and ((a >= 0) & (a < V)).all()
     assert torch.equal(a[:3], lstm.teacher_forced(x1[:3], seed=3))
     assert not torch.equal(a, lstm.teacher_forced(x1, seed=4))
+
+
+def test_lstm_drafter_counts_its_own_flops_and_measure_uses_them(one_thread):
+    """FlopCounterMode sees nothing inside nn.LSTM: the drafter's closed form is what counts."""
+    from lightning_modules.cost import count_flops, eval_flops_per_sample, measure
+
+    lstm = LSTMDrafter(81, 64, width=128).eval()
+    assert lstm.flops_per_sample() == 64 * (2 * 4 * 128 * (128 + 128) + 2 * 128 * 81) == 18_104_320
+    counted = count_flops(lstm.sample, 4, seed=0) / 4
+    assert counted < 0.1 * lstm.flops_per_sample()  # the head only: why the closed form exists
+    two = LSTMDrafter(V, L, width=8, layers=2)
+    assert two.flops_per_sample() == L * (2 * 4 * 8 * 16 * 2 + 2 * 8 * V)
+    net = TransformerDenoiser(V, L, width=16, depth=1, heads=2, time_freqs=4).eval()
+    batch = measure(WarmStartDFM(net, two, t0=0.8, steps=2), 8, 0, eval_flops=eval_flops_per_sample(net), repeats=1)
+    assert batch.cost["drafter_flops"] == two.flops_per_sample()
+
+
+def test_denoiser_flops_are_counted_in_eval_mode_too():
+    """The fused eval-mode transformer path hides its matmuls from FlopCounterMode."""
+    from lightning_modules.cost import eval_flops_per_sample
+
+    net = TransformerDenoiser(81, 64, width=96, depth=2, heads=4)
+    train_mode = eval_flops_per_sample(net)
+    net.eval()
+    assert eval_flops_per_sample(net) == train_mode and not net.training
+    width, length = 96, 64  # per token and layer: qkv + out (8 w^2), ffn (16 w^2), scores (4 L w)
+    per_layer = length * (2 * 4 * width * width + 2 * 8 * width * width + 4 * length * width)
+    assert train_mode >= 2 * per_layer

@@ -74,3 +74,45 @@ def test_text_smoke_sweep_records_gen_ppl_with_its_evaluator_and_resumes(workdir
     # A re-run recomputes nothing and writes no trial twice.
     study_mod.run_study(SMOKE, log=lambda *_: None)
     assert len(_records(run_dir)) == len(recs)
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        (["eval.metrics=[gen_ppl,entropy]", "eval.primary_metric=entropy"], "eval.primary_metric"),
+        (["eval.metrics=[gen_ppl,distinct_40]"], "eval.metrics"),
+        (["device=cuda"], "device"),
+    ],
+)
+def test_text_sweep_settings_that_would_mislead_are_config_errors(override, key):
+    with pytest.raises(ConfigError) as err:
+        build_arms(SMOKE + override)
+    assert err.value.key == key
+
+
+@pytest.mark.parametrize(
+    "override, key",
+    [
+        (["eval.n_samples=100000"], "eval.n_samples"),  # more than the held-out windows of the floor
+        (["data.seq_len=1000000"], "data.seq_len"),     # no whole window in a split
+        (["data.n_val_docs=30", "data.n_test_docs=30"], "data"),
+    ],
+)
+def test_text_data_problems_stop_before_any_training(workdir, override, key):
+    logs = []
+    with pytest.raises(ConfigError) as err:
+        study_mod.run_study(SMOKE + override, log=logs.append)
+    assert err.value.key == key
+    assert not any("training" in line for line in logs) and not (workdir / "runs" / "smoke_text" / "trials.jsonl").exists()
+
+
+def test_masked_model_key_ignores_the_refiner_pairing():
+    from sweeps.cache import ArtifactCache
+    from sweeps.config import compose
+    from sweeps.models import ModelStore
+
+    store = ModelStore(ArtifactCache(None))
+    a = compose(["experiment=smoke_text"])
+    b = compose(["experiment=smoke_text", "refiner.pairing=independent"])
+    assert store.key("noise_model", a) == store.key("noise_model", b)
+    assert store.key("refiner", a) != store.key("refiner", b)

@@ -40,6 +40,13 @@ class LSTMDrafter(L.LightningModule):
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
 
+    def flops_per_sample(self) -> float:
+        """Matrix-product FLOPs of one draft: FlopCounterMode counts 0 for nn.LSTM, so count them
+        here, 2 * 4H(I + H) per layer per token (the four gates) plus the head's 2 * H * V."""
+        h = self.lstm.hidden_size
+        gates = sum(2 * 4 * h * ((self.embed.embedding_dim if k == 0 else h) + h) for k in range(self.lstm.num_layers))
+        return float(self.seq_len * (gates + 2 * h * self.vocab_size))
+
     @torch.no_grad()
     def teacher_forced(self, x1: torch.Tensor, *, seed: int, start: int = 0) -> torch.Tensor:
         """Drafts paired with data x1 [n, L]: token p drawn from the LSTM given x1's own
