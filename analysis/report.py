@@ -23,7 +23,7 @@ from analysis.load import (
 )
 from analysis.pareto import arm_fronts
 from analysis.speedup import baseline_arms, speedup_vs_t0, speedups
-from analysis.tables import fmt_number, fmt_quality, latex_table, markdown_table
+from analysis.tables import fmt_number, fmt_quality, latex_table, markdown_table, named_label
 from analysis.text_report import (
     EVALUATOR_METRICS,
     TEXT_METRIC_LABELS,
@@ -83,13 +83,7 @@ def metric_label(
     base = METRIC_LABELS.get(metric, metric)
     if metric not in FEATURE_METRICS:
         return base
-    names = list(dict.fromkeys(str(f.get("name") or "unnamed") for f in features))
-    if not names:
-        return f"{base} (feature net not recorded)"
-    text = f"{base} ({' / '.join(names)} features"
-    if len(features) > 1:
-        text += f"; MIXED: {len(features)} different feature nets"
-    return text + ")"
+    return named_label(base, list(features), kind="feature net", suffix=" features")
 
 
 def metric_text(summary: dict[str, Any]) -> str:

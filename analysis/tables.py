@@ -75,3 +75,15 @@ def fmt_quality(value: Any, lo: Any = None, hi: Any = None) -> str:
     if fmt_number(lo) != "—" and fmt_number(hi) != "—":
         text += f" [{fmt_number(lo)}, {fmt_number(hi)}]"
     return text
+
+
+def named_label(base: str, nets: list[dict], *, kind: str, suffix: str = "") -> str:
+    """`base (name[ suffix])` naming the net(s) a metric was computed with, e.g. "FID
+    (digits-classifier features)"; flags a mix of nets and says when none was recorded."""
+    names = list(dict.fromkeys(str(n.get("name") or "unnamed") for n in nets))
+    if not names:
+        return f"{base} ({kind} not recorded)"
+    text = f"{base} ({' / '.join(names)}{suffix}"
+    if len(nets) > 1:
+        text += f"; MIXED: {len(nets)} different {kind}s"
+    return text + ")"

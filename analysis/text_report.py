@@ -28,7 +28,7 @@ import pandas as pd
 
 from analysis.load import arm_order, complete_trials, metrics_of
 from analysis.pareto import best_and_cheapest
-from analysis.tables import fmt_number, fmt_quality
+from analysis.tables import fmt_number, fmt_quality, named_label
 
 TEXT_METRIC_LABELS = {
     "gen_ppl": "gen PPL",
@@ -81,14 +81,7 @@ def is_text_run(trials: pd.DataFrame) -> bool:
 def evaluator_label(metric: str, evaluators: list[dict[str, Any]]) -> str:
     """The label "gen PPL (shakespeare-char-transformer)"; a warning inside the brackets
     when the trials mix evaluator LMs, "(evaluator LM not recorded)" when none is."""
-    base = _label(metric)
-    names = list(dict.fromkeys(str(e.get("name") or "unnamed") for e in evaluators))
-    if not names:
-        return f"{base} (evaluator LM not recorded)"
-    text = f"{base} ({' / '.join(names)}"
-    if len(evaluators) > 1:
-        text += f"; MIXED: {len(evaluators)} different evaluator LMs"
-    return text + ")"
+    return named_label(_label(metric), evaluators, kind="evaluator LM")
 
 
 def _lm_text(lm: dict[str, Any]) -> str:

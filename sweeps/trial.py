@@ -150,8 +150,12 @@ class Evaluator:
         from lightning_modules.metrics.text import text_floor
 
         lm = self.models.get("text_lm", cfg)
-        ref = self.models.data(cfg).reference(int(cfg.eval.n_samples), int(cfg.eval.reference_seed))
-        return ref, text_floor(lm, ref, metrics=list(cfg.eval.metrics)), None
+        dm = self.models.data(cfg)
+        ref = dm.reference(int(cfg.eval.n_samples), int(cfg.eval.reference_seed))
+        floor = text_floor(lm, ref, metrics=list(cfg.eval.metrics))
+        if cfg.eval.text_lm.hub:  # scored once per reference, like the rest of the floor
+            floor.update(self._hub_ppl(cfg, [dm.decode(row) for row in ref], floor=True))
+        return ref, floor, None
 
     def evaluate(self, cfg: DictConfig) -> Evaluation:
         name = cfg.method.name
@@ -184,7 +188,6 @@ class Evaluator:
                         seed=cfg.seed, options=to_dict(cfg.eval)["metric_options"])
         return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, features)
 
-
     def _text_evaluation(self, cfg: DictConfig, batch, floor: dict, train: dict) -> Evaluation:  # noqa: ANN001
         from lightning_modules.metrics.text import text_quality
 
@@ -193,13 +196,11 @@ class Evaluator:
         dm = self.models.data(cfg)
         if cfg.eval.text_lm.hub:  # opt-in, online: a hub LM scores the decoded text as well
             q.update(self._hub_ppl(cfg, [dm.decode(row) for row in batch.samples]))
-            floor = {**floor, **self._hub_ppl(cfg, [dm.decode(row) for row in self._reference(cfg)[0]], floor=True)}
         keep = int(cfg.eval.save_samples)
         texts = [dm.decode(row) for row in batch.samples[:keep]]
         drafts = None if batch.drafts is None else [dm.decode(row) for row in batch.drafts[:keep]]
         return Evaluation(q, floor, batch.cost, batch.samples, batch.drafts, train, text_eval=self.text_eval_info(cfg),
                           texts=texts, draft_texts=drafts)
-
 
     def _hub_ppl(self, cfg: DictConfig, texts: list[str], *, floor: bool = False) -> dict:
         from lightning_modules.metrics._common import percentile_interval
@@ -207,7 +208,7 @@ class Evaluator:
 
         name = str(cfg.eval.text_lm.hub)
         if name not in self._hub:
-            self._hub[name] = HFCausalLM(name, device=None if cfg.device == "auto" else cfg.device)
+            self._hub[name] = HFCausalLM(name, device="cpu")  # like every other model here (no CUDA path yet)
         est = gen_ppl(self._hub[name].sequence_nll_texts(texts), n_boot=0 if floor else cfg.eval.n_boot, seed=cfg.seed)
         if floor:
             return {"gen_ppl_hub": float(est.value)}
