@@ -16,10 +16,10 @@ from torch import nn
 from lightning_modules.data.images import IMAGE_DATASETS, ImageDataModule
 from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
 from lightning_modules.data.toy import RandomBatches, ToyDataModule
-from lightning_modules.flow import FlowMatching
-from lightning_modules.nets import VelocityMLP
-from lightning_modules.pairing import nearest
-from lightning_modules.training import fit
+from lightning_modules.continuous.flow import FlowMatching
+from lightning_modules.nets.mlp import VelocityMLP
+from lightning_modules.continuous.pairing import nearest
+from lightning_modules.core.training import fit
 from sweeps.cache import ArtifactCache
 from sweeps.config import to_dict
 
@@ -137,7 +137,7 @@ class ModelStore:
         if name == "drafter":
             return build_drafter(cfg.drafter, shape)
         if name == "feature_net":
-            from lightning_modules.feature_net import FeatureClassifier
+            from lightning_modules.metrics.feature_net import FeatureClassifier
 
             dm = self.data(cfg)
             n_classes = int(max(int(dm.train_labels.max()), int(dm.val_labels.max()))) + 1
@@ -203,7 +203,7 @@ class ModelStore:
         return fit(model, batches, max_steps=d.steps, seed=d.seed)
 
     def _train_feature_net(self, model: nn.Module, cfg: DictConfig, dm: ImageDataModule) -> dict:
-        from lightning_modules.feature_net import train_feature_net, weights_hash
+        from lightning_modules.metrics.feature_net import train_feature_net, weights_hash
 
         f = cfg.eval.feature_net
         net, info = train_feature_net(dm.train, dm.train_labels, dm.val, dm.val_labels, steps=f.steps,
@@ -236,7 +236,7 @@ def build_velocity(cfg: DictConfig, shape: tuple[int, ...], *, conditioned: bool
     """The velocity net of the configured architecture (mlp for points, unet for images)."""
     net = cfg.refiner.net
     if net.arch == "unet":
-        from lightning_modules.unet import VelocityUNet
+        from lightning_modules.nets.unet import VelocityUNet
 
         return VelocityUNet(shape=shape, base=net.base, levels=net.levels, time_freqs=net.time_freqs,
                             t0_conditioned=conditioned)

@@ -15,7 +15,7 @@ from multiprocessing import get_context
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.methods import METHODS
+from lightning_modules.continuous.methods import METHODS
 from sweeps.cache import ArtifactCache
 from sweeps.config import with_params
 from sweeps.models import ModelStore, eval_models

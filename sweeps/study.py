@@ -88,7 +88,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
 
 def train_only(overrides: list[str], log=print) -> None:  # noqa: ANN001
     """Train (or find cached) every model the arms need, without sampling."""
-    from lightning_modules.methods import METHODS
+    from lightning_modules.continuous.methods import METHODS
 
     cfg, arms = build_arms(overrides)
     models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)

@@ -17,7 +17,7 @@ from torch import nn
 
 from lightning_modules.data.text import TextDataModule
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.training import fit
+from lightning_modules.core.training import fit
 
 TEXT_DRAFTERS = ("ngram", "lstm")
 TEXT_PAIRINGS = ("independent", "teacher_forced")
@@ -45,7 +45,7 @@ def train_text_drafter(model: nn.Module, d: DictConfig, dm: TextDataModule) -> d
 
 
 def build_denoiser(cfg: DictConfig, dm: TextDataModule, *, conditioned: bool = False) -> nn.Module:
-    from lightning_modules.denoiser import TransformerDenoiser
+    from lightning_modules.nets.transformer import TransformerDenoiser
 
     net = cfg.refiner.net
     return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=net.width, depth=net.depth, heads=net.heads,
@@ -55,7 +55,7 @@ def build_denoiser(cfg: DictConfig, dm: TextDataModule, *, conditioned: bool = F
 def train_denoiser(name: str, model: nn.Module, cfg: DictConfig, dm: TextDataModule, drafter: nn.Module | None,
                    pool_seed: int) -> dict:
     """Train the masked baseline (`noise_model`) or a WS-DFM refiner; the EMA weights are kept."""
-    from lightning_modules.dfm import DiscreteFlowMatching
+    from lightning_modules.discrete.dfm import DiscreteFlowMatching
 
     r = cfg.refiner
     if name == "noise_model":
@@ -82,7 +82,7 @@ def train_denoiser(name: str, model: nn.Module, cfg: DictConfig, dm: TextDataMod
 
 
 def build_text_lm(cfg: DictConfig, dm: TextDataModule) -> nn.Module:
-    from lightning_modules.evaluator_lm import CausalTransformerLM
+    from lightning_modules.metrics.evaluator_lm import CausalTransformerLM
 
     e = cfg.eval.text_lm
     return CausalTransformerLM(dm.vocab_size, dm.seq_len, width=e.width, depth=e.depth, heads=e.heads, lr=e.lr)
@@ -90,7 +90,7 @@ def build_text_lm(cfg: DictConfig, dm: TextDataModule) -> nn.Module:
 
 def train_text_lm(model: nn.Module, cfg: DictConfig, dm: TextDataModule) -> dict:
     """The evaluator LM, trained on the training split; its val split gives a sanity PPL."""
-    from lightning_modules.evaluator_lm import train_evaluator_lm
+    from lightning_modules.metrics.evaluator_lm import train_evaluator_lm
 
     e = cfg.eval.text_lm
     net, info = train_evaluator_lm(dm.train, dm.val, vocab_size=dm.vocab_size, seq_len=dm.seq_len, width=e.width,

@@ -11,8 +11,8 @@ import numpy as np
 import torch
 from omegaconf import DictConfig
 
-from lightning_modules.cost import eval_flops_per_sample, measure
-from lightning_modules.methods import METHODS, WARM_METHODS, build_method
+from lightning_modules.core.cost import eval_flops_per_sample, measure
+from lightning_modules.continuous.methods import METHODS, WARM_METHODS, build_method
 from lightning_modules.metrics import quality, reference_floor
 from sweeps.config import config_hash, to_dict
 from sweeps.models import ModelStore, data_kind

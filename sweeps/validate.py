@@ -9,14 +9,14 @@ from omegaconf import DictConfig
 from lightning_modules.data.images import IMAGE_DATASETS
 from lightning_modules.data.text import TEXT_DATASETS
 from lightning_modules.data.toy import TOY_DATASETS
-from lightning_modules.discrete import DISCRETE_SAMPLERS
+from lightning_modules.discrete.mixture import DISCRETE_SAMPLERS
 from lightning_modules.drafters import DRAFTERS
-from lightning_modules.methods import METHODS
+from lightning_modules.continuous.methods import METHODS
 from lightning_modules.metrics import available_metrics
 from lightning_modules.metrics.text import TEXT_METRICS
-from lightning_modules.pairing import PAIRINGS
-from lightning_modules.paths import STARTS
-from lightning_modules.solvers import SOLVERS
+from lightning_modules.continuous.pairing import PAIRINGS
+from lightning_modules.continuous.paths import STARTS
+from lightning_modules.continuous.solvers import SOLVERS
 from sweeps.errors import ConfigError
 from sweeps.text_models import TEXT_PAIRINGS
 

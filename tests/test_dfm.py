@@ -6,13 +6,13 @@ import pytest
 import torch
 
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.denoiser import TransformerDenoiser
-from lightning_modules.dfm import DiscreteFlowMatching, dfm_loss
-from lightning_modules.discrete import discrete_sample
+from lightning_modules.nets.transformer import TransformerDenoiser
+from lightning_modules.discrete.dfm import DiscreteFlowMatching, dfm_loss
+from lightning_modules.discrete.mixture import discrete_sample
 from lightning_modules.drafters import LSTMDrafter, NGramDrafter
-from lightning_modules.methods import build_method
-from lightning_modules.methods_text import MaskedDFM, WarmStartDFM
-from lightning_modules.training import fit
+from lightning_modules.continuous.methods import build_method
+from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
+from lightning_modules.core.training import fit
 
 V, L = 5, 12
 MASK = V
@@ -191,7 +191,7 @@ def test_lstm_teacher_forced_is_seeded_per_sample(one_thread):
 
 def test_lstm_drafter_counts_its_own_flops_and_measure_uses_them(one_thread):
     """FlopCounterMode sees nothing inside nn.LSTM: the drafter's closed form is what counts."""
-    from lightning_modules.cost import count_flops, eval_flops_per_sample, measure
+    from lightning_modules.core.cost import count_flops, eval_flops_per_sample, measure
 
     lstm = LSTMDrafter(81, 64, width=128).eval()
     assert lstm.flops_per_sample() == 64 * (2 * 4 * 128 * (128 + 128) + 2 * 128 * 81) == 18_104_320
@@ -206,7 +206,7 @@ def test_lstm_drafter_counts_its_own_flops_and_measure_uses_them(one_thread):
 
 def test_denoiser_flops_are_counted_in_eval_mode_too():
     """The fused eval-mode transformer path hides its matmuls from FlopCounterMode."""
-    from lightning_modules.cost import eval_flops_per_sample
+    from lightning_modules.core.cost import eval_flops_per_sample
 
     net = TransformerDenoiser(81, 64, width=96, depth=2, heads=4)
     train_mode = eval_flops_per_sample(net)

@@ -9,10 +9,10 @@ import torch
 from torch import nn
 
 from lightning_modules.data.toy import RandomBatches, make_toy
-from lightning_modules.flow import FlowMatching
-from lightning_modules.nets import VelocityMLP
-from lightning_modules.pairing import minibatch_ot, nearest, pair
-from lightning_modules.training import fit
+from lightning_modules.continuous.flow import FlowMatching
+from lightning_modules.nets.mlp import VelocityMLP
+from lightning_modules.continuous.pairing import minibatch_ot, nearest, pair
+from lightning_modules.core.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

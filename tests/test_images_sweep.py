@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lightning_modules.data.images import ImageDataModule, MissingDataError
-from lightning_modules.unet import VelocityUNet
+from lightning_modules.nets.unet import VelocityUNet
 from sweeps import study as study_mod
 from sweeps.arms import build_arms
 from sweeps.errors import ConfigError

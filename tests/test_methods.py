@@ -6,12 +6,12 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules import seeding
-from lightning_modules.cost import eval_flops_per_sample, measure
+from lightning_modules.core import seeding
+from lightning_modules.core.cost import eval_flops_per_sample, measure
 from lightning_modules.data.toy import make_toy
 from lightning_modules.drafters.gmm import GMMDrafter
-from lightning_modules.method_base import SampleBatch
-from lightning_modules.methods import (
+from lightning_modules.core.method import SampleBatch
+from lightning_modules.continuous.methods import (
     METHODS,
     DrafterOnly,
     NoiseStart,
@@ -19,7 +19,7 @@ from lightning_modules.methods import (
     WarmStart,
     build_method,
 )
-from lightning_modules.nets import VelocityMLP
+from lightning_modules.nets.mlp import VelocityMLP
 
 HIDDEN, DEPTH, FREQS = 16, 2, 4
 NFE_PER_STEP = {"euler": 1, "midpoint": 2, "heun": 2}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_modules.paths import STARTS, linear_path, sample_times, warm_start_state
+from lightning_modules.continuous.paths import STARTS, linear_path, sample_times, warm_start_state
 
 T0S = (0.0, 0.1, 0.5, 0.9)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from lightning_modules import seeding
+from lightning_modules.core import seeding
 
 DRAWS = (seeding.randn, seeding.rand)
 

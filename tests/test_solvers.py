@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from lightning_modules.solvers import (
+from lightning_modules.continuous.solvers import (
     FIXED_GRID_SOLVERS,
     SOLVERS,
     CountingVelocity,

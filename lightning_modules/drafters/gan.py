@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
-from lightning_modules import seeding
+from lightning_modules.core import seeding
 from lightning_modules.drafters.conv_vae import check_image_shape
 
 

@@ -10,7 +10,7 @@ import torch
 from sklearn.mixture import GaussianMixture
 from torch import nn
 
-from lightning_modules import seeding
+from lightning_modules.core import seeding
 
 
 class GMMDrafter(nn.Module):

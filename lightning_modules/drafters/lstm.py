@@ -11,8 +11,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules import seeding
-from lightning_modules.training import check_finite
+from lightning_modules.core import seeding
+from lightning_modules.core.training import check_finite
 
 
 class LSTMDrafter(L.LightningModule):

@@ -14,7 +14,7 @@ import math
 import torch
 from torch import nn
 
-from lightning_modules import seeding
+from lightning_modules.core import seeding
 
 # Keeps the residual variance positive when every direction with variance is kept
 # (e.g. latent >= number of images - 1), so the likelihood stays finite.

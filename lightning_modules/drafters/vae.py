@@ -6,8 +6,8 @@ import lightning as L
 import torch
 from torch import nn
 
-from lightning_modules import seeding
-from lightning_modules.training import check_finite
+from lightning_modules.core import seeding
+from lightning_modules.core.training import check_finite
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:

@@ -1,6 +1,6 @@
 """FID and KID for images, offline, in the feature space of our own small classifier.
 
-Images go through a :class:`~lightning_modules.feature_net.FeatureClassifier` once
+Images go through a :class:`~lightning_modules.metrics.feature_net.FeatureClassifier` once
 (:func:`image_features`); the metrics then work on those feature vectors [n, d]. Both are
 computed by torchmetrics (``FrechetInceptionDistance`` / ``KernelInceptionDistance``) given an
 identity "feature extractor", so the formulas are torchmetrics' own and extraction is not

@@ -233,7 +233,7 @@ class HFCausalLM:
             raise RuntimeError(
                 f"HFCausalLM({name!r}) needs Hugging Face transformers: pip install transformers "
                 "(and a network on first use, to download the weights). The default, offline "
-                "evaluator is lightning_modules.evaluator_lm."
+                "evaluator is lightning_modules.metrics.evaluator_lm."
             ) from err
         self.name, self.batch_size = name, batch_size
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))

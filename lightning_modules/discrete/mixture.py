@@ -22,7 +22,7 @@ from collections.abc import Callable
 
 import torch
 
-from lightning_modules.solvers import CountingVelocity, time_grid
+from lightning_modules.continuous.solvers import CountingVelocity, time_grid
 
 Denoiser = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]  # (x_t [n, L], t [n]) -> logits [n, L, V]
 DISCRETE_STARTS = ("draft", "noised")

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.training import fit
+from lightning_modules.core.training import fit
 
 
 class FeatureClassifier(nn.Module):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_modules import seeding
-from lightning_modules.method_base import Method
-from lightning_modules.methods_text import MaskedDFM, WarmStartDFM
-from lightning_modules.paths import warm_start_state
-from lightning_modules.solvers import CountingVelocity, integrate, time_grid
+from lightning_modules.core import seeding
+from lightning_modules.core.method import Method
+from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
+from lightning_modules.continuous.paths import warm_start_state
+from lightning_modules.continuous.solvers import CountingVelocity, integrate, time_grid
 
 
 class _Integrating(Method):

@@ -9,9 +9,9 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from lightning_modules import seeding
-from lightning_modules.discrete import CountingDenoiser, discrete_sample, source_state
-from lightning_modules.method_base import Method
+from lightning_modules.core import seeding
+from lightning_modules.discrete.mixture import CountingDenoiser, discrete_sample, source_state
+from lightning_modules.core.method import Method
 
 
 class _Discrete(Method):

@@ -3,7 +3,7 @@
 Generated text is scored by its perplexity under this model (``metrics/text.py``), the text
 analogue of FID's feature classifier (``feature_net.py``): no download, no network, and the
 numbers are only comparable between runs scored by the same weights, which
-:func:`~lightning_modules.feature_net.weights_hash` identifies. It is deliberately bigger than
+:func:`~lightning_modules.metrics.feature_net.weights_hash` identifies. It is deliberately bigger than
 the drafters (LSTM width 128, one layer), so a drafter cannot simply be the evaluator.
 
 Example:
@@ -27,9 +27,9 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.feature_net import weights_hash
+from lightning_modules.metrics.feature_net import weights_hash
 from lightning_modules.metrics.text import sequence_nll
-from lightning_modules.training import check_finite, fit
+from lightning_modules.core.training import check_finite, fit
 
 
 class CausalTransformerLM(L.LightningModule):

@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from lightning_modules.pairing import pair
-from lightning_modules.paths import linear_path, sample_times, warm_start_state
-from lightning_modules.training import check_finite, warmup_cosine
+from lightning_modules.continuous.pairing import pair
+from lightning_modules.continuous.paths import linear_path, sample_times, warm_start_state
+from lightning_modules.core.training import check_finite, warmup_cosine
 
 
 class FlowMatching(L.LightningModule):

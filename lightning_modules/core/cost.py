@@ -16,7 +16,7 @@ import time
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from lightning_modules.method_base import Method, SampleBatch
+from lightning_modules.core.method import Method, SampleBatch
 
 
 def _sync(device: torch.device) -> None:

@@ -12,8 +12,8 @@ from torch import nn
 from torch.nn import functional as F
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from lightning_modules.discrete import mixture_state, source_state
-from lightning_modules.training import check_finite, warmup_cosine
+from lightning_modules.discrete.mixture import mixture_state, source_state
+from lightning_modules.core.training import check_finite, warmup_cosine
 
 
 def dfm_loss(net: nn.Module, x1: torch.Tensor, *, mask_id: int, draft: torch.Tensor | None = None,

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.nets import _as_batch, time_features
+from lightning_modules.nets.mlp import _as_batch, time_features
 
 
 def _norm(ch: int) -> nn.GroupNorm:

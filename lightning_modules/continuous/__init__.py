@@ -1,0 +1,1 @@
+"""Continuous data: linear paths, pairings, ODE solvers, the FM module and its methods."""

@@ -1,0 +1,1 @@
+"""Shared core: the Method protocol, registries, cost ledger, seeding, training."""

@@ -1,0 +1,1 @@
+"""Discrete data (text): mixture paths and samplers, the DFM module and its methods."""

@@ -1,0 +1,1 @@
+"""Plain nn.Modules: MLP and U-Net velocity nets, the transformer denoiser."""
