@@ -36,6 +36,8 @@ def _space(raw: object, arm: str, sampler: str) -> dict:
             raise ConfigError(f"sweep.space[{arm}].{key}", spec, "a non-empty list of values for the grid sampler")
         if isinstance(spec, dict) and not {"low", "high"} <= set(spec):
             raise ConfigError(f"sweep.space[{arm}].{key}", spec, "{low: , high: [, log: , step: ]} or a list")
+        if isinstance(spec, dict) and not spec["low"] <= spec["high"]:
+            raise ConfigError(f"sweep.space[{arm}].{key}", spec, "a range with low <= high")
     return space
 
 
@@ -64,9 +66,10 @@ def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
         if sampler == "grid":
             for point in arm.grid():
                 validate_run(with_params(arm.cfg, point))
-        else:
-            for key in arm.space:
-                with_params(arm.cfg, {key: OmegaConf.select(arm.cfg, key)})
+        else:  # both ends of every range (a list: every value) must be valid
+            for key, spec in arm.space.items():
+                for value in (spec if isinstance(spec, list) else [spec["low"], spec["high"]]):
+                    validate_run(with_params(arm.cfg, {key: value}))
     return cfg, arms
 
 

@@ -1,4 +1,4 @@
-"""`wsbench quickstart | train | sweep | analyze | worker` with Hydra-style overrides."""
+"""`wsbench quickstart | train | sweep | analyze | worker | list` with Hydra overrides."""
 
 from __future__ import annotations
 
@@ -14,15 +14,17 @@ USAGE = """wsbench COMMAND [overrides...]
   worker [overrides]       join a sweep on a shared --storage (no stale-trial clean-up)
   train [overrides]        train (or find in the cache) the models the config's arms need
   analyze RUN_DIR          write RUN_DIR/report/ from trials.jsonl
+  list [plugin=FILE.py]    the registered tracks, methods, drafters and refiner families, with their knobs
 
-overrides: GROUP=OPTION (data=toy, method=sdedit, experiment=toy) or a.b=value
-           (method.t0=0.8, sweep.n_trials=40, logger=none); --show-config prints the result.
+overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=value
+           (method.t0=0.8, sweep.n_trials=40), +a.b=value (a free key), ~logger (drop a group),
+           plugin=FILE.py (a user's methods, drafters or tracks); --show-config prints the result.
 """
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="wsbench", usage=USAGE)
-    parser.add_argument("command", choices=["quickstart", "sweep", "worker", "train", "analyze"])
+    parser.add_argument("command", choices=["quickstart", "sweep", "worker", "train", "analyze", "list"])
     parser.add_argument("rest", nargs="*")
     parser.add_argument("--storage", default=None, help="Optuna database URL (default: journal file in the run folder)")
     parser.add_argument("--show-config", action="store_true", help="print the composed config and exit")
@@ -35,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "list":
+            from sweeps.listing import registered
+
+            plugins = [o.split("=", 1)[1] for o in args.rest if o.lstrip("+").startswith("plugin=")]
+            print(registered(plugins))
+            return 0
         overrides = list(args.rest)
         if args.storage:
             overrides.append(f"sweep.storage={args.storage}")

@@ -15,10 +15,10 @@ from multiprocessing import get_context
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.continuous.methods import METHODS
+from lightning_modules.core.registry import METHODS, MODELS, load_plugins
 from sweeps.cache import ArtifactCache
 from sweeps.config import with_params
-from sweeps.models import ModelStore, eval_models
+from sweeps.models import ModelStore, track_of
 
 
 def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
@@ -27,7 +27,7 @@ def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, Dic
     for arm in arms:
         for point in (arm.grid() if sampler == "grid" else [{}]):
             cfg = with_params(arm.cfg, point) if point else arm.cfg
-            for name in (*METHODS[cfg.method.name].needs, *eval_models(cfg)):
+            for name in (*METHODS.get(cfg.method.name).needs, *track_of(cfg).evaluators):
                 seen.setdefault(models.key(name, cfg), (name, cfg))
     return list(seen.values())
 
@@ -39,13 +39,9 @@ def resolve_workers(value: object, n_jobs: int, threads: int = 1) -> int:
 
 
 def _effort(job: tuple[str, DictConfig]) -> float:
-    """Rough training time, for longest-first scheduling (exact OT pairing costs ~2x)."""
+    """Rough training time, for longest-first scheduling (the model's own estimate)."""
     name, cfg = job
-    if name == "drafter":
-        return float(cfg.drafter.get("steps", 0) or 0)
-    if name in ("feature_net", "text_lm"):
-        return float(cfg.eval[name].steps)
-    return float(cfg.refiner.train.steps) * (2.0 if cfg.refiner.pairing == "minibatch_ot" else 1.0)
+    return float(MODELS.get(name).effort(cfg))
 
 
 def _init_worker(threads: int) -> None:
@@ -56,6 +52,7 @@ def _init_worker(threads: int) -> None:
 
 def _train_one(name: str, cfg_yaml: str, cache_dir: str | None) -> dict:
     cfg = OmegaConf.create(cfg_yaml)
+    load_plugins(cfg.get("plugin"))  # a spawned process starts with the built-ins only
     store = ModelStore(ArtifactCache(cache_dir), log=lambda *_: None)
     key = store.key(name, cfg)
     store.get(name, cfg)
@@ -81,8 +78,9 @@ def train_missing(models: ModelStore, jobs: list[tuple[str, DictConfig]], *, wor
         return
     log(f"training {len(missing)} model(s) in {n_workers} processes ({threads} thread(s) each)")
     start = time.perf_counter()
-    # Drafters first: refiners train on their drafts.
-    phases = [[j for j in missing if j[0] == "drafter"], [j for j in missing if j[0] != "drafter"]]
+    # Models others train on (drafters: refiners train on their drafts) go first.
+    needed = {dep for name, _ in missing for dep in MODELS.get(name).after}
+    phases = [[j for j in missing if j[0] in needed], [j for j in missing if j[0] not in needed]]
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:
         try:

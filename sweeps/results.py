@@ -30,6 +30,16 @@ class TrialStore:
                 continue
         return out
 
+    def check_compatible(self) -> None:
+        """Refuse to resume into a run folder whose records an older wsbench wrote (no track or
+        role): analysis could not read the mix."""
+        old = [r for r in self.records() if "track" not in r or "role" not in r]
+        if old:
+            from sweeps.errors import ConfigError
+
+            raise ConfigError("sweep.run_dir", str(self.run_dir), f"a new run folder: {self.path} holds {len(old)} "
+                              "record(s) of an older wsbench (no 'track'/'role'); set sweep.run_dir or sweep.study")
+
     def find(self, arm: str, config_hash: str) -> dict | None:
         for rec in self.records():
             if rec.get("arm") == arm and rec.get("config_hash") == config_hash:

@@ -15,14 +15,15 @@ from pathlib import Path
 
 import optuna
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
+from lightning_modules.core.registry import METHODS
 from sweeps.arms import Arm
 from sweeps.config import with_params
 from sweeps.progress import Progress
 from sweeps.results import TrialStore
 from sweeps.storage import make_sampler
-from sweeps.trial import Evaluator, knob_values, save_samples, trial_hash
+from sweeps.trial import Evaluator, knob_values, method_knobs, trial_hash
 from sweeps.versions import versions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -93,15 +94,18 @@ class SweepRunner:
 
     def _one(self, study: optuna.Study, arm: Arm, progress: Progress) -> None:
         trial = study.ask()
-        params = {key: _suggest(trial, key, spec) for key, spec in arm.space.items()}
         started = _now()
         t_start = time.perf_counter()
+        spec = METHODS.get(arm.cfg.method.name)
         record = {"study": self.cfg.sweep.study, "arm": arm.name, "trial": trial.number, "state": "FAIL",
-                  "method": arm.cfg.method.name, "params": {}, "primary_metric": self.metric,
-                  "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
+                  "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
+                  "knobs": list(dict.fromkeys(method_knobs(arm.cfg) + list(arm.space))),
+                  "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
                   "n_samples": int(arm.cfg.eval.n_samples), "started": started, "versions": versions()}
         ev = None
         try:
+            # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
+            params = {key: _suggest(trial, key, spec) for key, spec in arm.space.items()}
             cfg = with_params(arm.cfg, params)
             record["params"] = knob_values(cfg, list(params))
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))
@@ -113,29 +117,24 @@ class SweepRunner:
             torch.set_num_threads(int(cfg.threads))
             ev = self.evaluator.evaluate(cfg)
             record.update(state="COMPLETE", quality=ev.quality, reference_floor=ev.floor, cost=ev.cost,
-                          train=ev.train)
-            if ev.features is not None:
-                record["features"] = ev.features
-            if ev.text_eval is not None:
-                record["text_eval"] = ev.text_eval
+                          train=ev.train, **ev.fields)
             _check_finite(record)
-            paths = save_samples(self.run_dir, arm.name, trial.number, ev, int(cfg.eval.save_samples))
-            record["samples_path"], record["drafts_path"] = paths
+            record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
+                self.run_dir, arm.name, trial.number, ev, cfg)
         except KeyboardInterrupt:
             study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
             raise
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
             record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
                           traceback=traceback.format_exc(limit=4)[-2000:])
-            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", "features",
-                        "text_eval"):
+            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", *(ev.fields if ev else ())):
                 record.pop(key, None)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
         self.store.append(record)
         self._tell(study, trial.number, record)
         progress.add(record)
-        self.logger.trial(record, ev)
+        self.logger.trial(record, ev, arm.cfg)
 
     def _tell(self, study: optuna.Study, number: int, record: dict) -> None:
         if record["state"] == "COMPLETE":
@@ -159,5 +158,3 @@ def _check_finite(record: dict) -> None:
             raise FloatingPointError(f"quality {key} is not finite: {value}")
 
 
-def describe(cfg: DictConfig) -> str:
-    return OmegaConf.to_yaml(cfg)

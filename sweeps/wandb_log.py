@@ -1,6 +1,6 @@
 """Weights & Biases logging, offline by default: one run per trial (grouped by study) and one
-study run with the Pareto table. Samples: image grids, 2-D scatters, or for text a table of
-sample texts (arm, trial, index, draft, sample). `logger=none` switches it off. A logging
+study run with the Pareto table. Samples are what the track shows (image grids, 2-D scatters,
+a table of sample texts). `logger=none` or `~logger` switches it off. A logging
 failure warns once and never fails a sweep: trials.jsonl is the record that counts."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 
 class NullLogger:
-    def trial(self, record: dict, ev: object) -> None:
+    def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
         pass
 
     def study(self, summary: dict) -> None:
@@ -20,8 +20,8 @@ class NullLogger:
 
 
 class WandbLogger:
-    def __init__(self, cfg: DictConfig, run_dir: Path, log=print) -> None:  # noqa: ANN001
-        self.cfg, self.run_dir, self.log = cfg.logger, run_dir, log
+    def __init__(self, cfg: DictConfig, run_dir: Path, log=print, models=None) -> None:  # noqa: ANN001
+        self.cfg, self.run_dir, self.log, self.models = cfg.logger, run_dir, log, models
         self.study_name = cfg.sweep.study
         self.broken = False
         os.environ.setdefault("WANDB_SILENT", "true")
@@ -42,16 +42,15 @@ class WandbLogger:
             self.broken = True
             self.log(f"warning: W&B logging disabled for this sweep ({err.__class__.__name__}: {err})")
 
-    def trial(self, record: dict, ev: object) -> None:
-        self._guard(self._trial, record, ev)
+    def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
+        self._guard(self._trial, record, ev, cfg)
 
-    def _trial(self, record: dict, ev: object) -> None:
+    def _trial(self, record: dict, ev: object, cfg: DictConfig | None) -> None:
         import wandb
 
         config = {"arm": record["arm"], "method": record["method"], **record.get("params", {}),
                   "config_hash": record.get("config_hash")}
-        if record.get("text_eval"):
-            config["text_eval"] = record["text_eval"]
+        config.update({k: record[k] for k in ("track", "role", "features", "text_eval") if record.get(k)})
         run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial", config=config)
         metrics = {"state": record["state"]}
         # Scalars only: the CIs ("<metric>_ci" lists) stay in trials.jsonl.
@@ -64,20 +63,12 @@ class WandbLogger:
         for k, v in (record.get("cost") or {}).items():
             if _scalar(v):
                 metrics[f"cost/{k}"] = v
-        samples = getattr(ev, "samples", None) if ev is not None else None
-        texts = getattr(ev, "texts", None) if ev is not None else None
-        if self.cfg.log_samples and texts is not None:
-            # Text: one row per sample, its draft beside it (warm-start methods).
-            drafts = getattr(ev, "draft_texts", None)
-            metrics["samples"] = wandb.Table(columns=list(TEXT_COLUMNS), data=text_rows(record, texts, drafts))
-        elif self.cfg.log_samples and samples is not None and samples.ndim == 4:
-            # Images: drafts (where there are any) above the samples refined from them.
-            rows = [samples[:8]] if ev.drafts is None else [ev.drafts[:8], samples[:8]]
-            metrics["samples"] = wandb.Image(image_grid(rows), caption="drafts (top), samples (bottom)"
-                                             if ev.drafts is not None else "samples")
-        elif self.cfg.log_samples and _floating(samples):
-            table = wandb.Table(columns=["x", "y"], data=samples[:1000, :2].tolist())
-            metrics["samples"] = wandb.plot.scatter(table, "x", "y", title=f"{record['arm']} #{record['trial']}")
+        if self.cfg.log_samples and ev is not None and cfg is not None:
+            from sweeps.models import track_of
+
+            shown = track_of(cfg).wandb_samples(wandb, record, ev.batch, cfg, self.models)
+            if shown is not None:
+                metrics["samples"] = shown
         run.log(metrics)
         if record["state"] == "FAIL":
             run.summary["error"] = record.get("error")
@@ -109,49 +100,12 @@ class WandbLogger:
         run.finish()
 
 
-TEXT_COLUMNS = ("arm", "trial", "index", "draft", "sample")
-MAX_TEXT_ROWS = 16
-
-
-def _floating(samples: object) -> bool:
-    """Float samples (points) are scattered; token ids (text without decoded texts) are not."""
-    if samples is None:
-        return False
-    if hasattr(samples, "is_floating_point"):
-        return bool(samples.is_floating_point())
-    import numpy as np
-
-    return bool(np.issubdtype(np.asarray(samples).dtype, np.floating))
-
-
 def _scalar(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def text_rows(record: dict, texts: list, drafts: list | None, limit: int = MAX_TEXT_ROWS) -> list[list]:
-    """Rows (arm, trial, index, draft, sample) of a text trial's first `limit` samples; the draft
-    cell is None where the method has no drafts."""
-    drafts = list(drafts) if drafts is not None else []
-    return [[record["arm"], record["trial"], i, str(drafts[i]) if i < len(drafts) else None, str(text)]
-            for i, text in enumerate(list(texts)[:limit])]
-
-
-def image_grid(rows: list) -> object:
-    """Rows of [k, C, H, W] images in [-1, 1] as one uint8 HxWxC array (1-pixel gaps)."""
-    import numpy as np
-
-    arrays = [np.asarray(r.float().clamp(-1, 1)) for r in rows]
-    k = max(len(a) for a in arrays)
-    c, h, w = arrays[0].shape[1:]
-    grid = np.ones((len(arrays) * (h + 1), k * (w + 1), c), dtype=np.float32)
-    for i, a in enumerate(arrays):
-        for j, img in enumerate(a):
-            grid[i * (h + 1): i * (h + 1) + h, j * (w + 1): j * (w + 1) + w] = (img.transpose(1, 2, 0) + 1) / 2
-    grid = (grid * 255).round().astype(np.uint8)
-    return grid[..., 0] if c == 1 else grid
-
-
-def make_logger(cfg: DictConfig, run_dir: Path, log=print):  # noqa: ANN001, ANN201
-    if cfg.logger.name == "none" or cfg.logger.mode == "disabled":
+def make_logger(cfg: DictConfig, run_dir: Path, log=print, models=None):  # noqa: ANN001, ANN201
+    logger = cfg.get("logger")
+    if not logger or logger.get("name", "none") == "none" or logger.get("mode") == "disabled":
         return NullLogger()
-    return WandbLogger(cfg, run_dir, log)
+    return WandbLogger(cfg, run_dir, log, models)

@@ -10,7 +10,7 @@ from lightning_modules.nets.transformer import TransformerDenoiser
 from lightning_modules.discrete.dfm import DiscreteFlowMatching, dfm_loss
 from lightning_modules.discrete.mixture import discrete_sample
 from lightning_modules.drafters import LSTMDrafter, NGramDrafter
-from lightning_modules.continuous.methods import build_method
+from lightning_modules.core.registry import build_method
 from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
 from lightning_modules.core.training import fit
 

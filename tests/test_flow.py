@@ -189,7 +189,7 @@ def test_short_fit_updates_net_and_ema() -> None:
     assert result["steps"] == 30
     assert result["final_loss"] is not None and result["final_loss"] == result["final_loss"]
     assert int(module.ema.n_averaged) == 30
-    raw, ema = module.velocity_net(use_ema=False), module.velocity_net()
+    raw, ema = module.sampling_net(use_ema=False), module.sampling_net()
     assert raw is net and ema is not net
     assert any(not torch.equal(a, b) for a, b in zip(before, raw.parameters(), strict=True))
     assert any(

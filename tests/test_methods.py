@@ -11,14 +11,8 @@ from lightning_modules.core.cost import eval_flops_per_sample, measure
 from lightning_modules.data.toy import make_toy
 from lightning_modules.drafters.gmm import GMMDrafter
 from lightning_modules.core.method import SampleBatch
-from lightning_modules.continuous.methods import (
-    METHODS,
-    DrafterOnly,
-    NoiseStart,
-    SDEdit,
-    WarmStart,
-    build_method,
-)
+from lightning_modules.continuous.methods import DrafterOnly, NoiseStart, SDEdit, WarmStart
+from lightning_modules.core.registry import METHODS, build_method
 from lightning_modules.nets.mlp import VelocityMLP
 
 HIDDEN, DEPTH, FREQS = 16, 2, 4
@@ -80,7 +74,7 @@ def test_build_method_by_name(models, name: str, cls: type) -> None:  # noqa: AN
         assert method.steps == 3 and method.solver == "heun"
         assert method.t0 == (0.0 if name == "noise_start" else 0.5)
         assert method.net is (models["refiner"] if name == "warm_start" else models["noise_model"])
-    assert set(METHODS) == {"noise_start", "warm_start", "sdedit", "drafter_only", "masked_dfm", "ws_dfm"}
+    assert set(METHODS.names()) == {"noise_start", "warm_start", "sdedit", "drafter_only", "masked_dfm", "ws_dfm"}
 
 
 @pytest.mark.parametrize("name", ["noise_start", "warm_start", "sdedit"])
@@ -198,7 +192,7 @@ def test_t0_conditioned_refiner_receives_t0(models, t0: float) -> None:  # noqa:
 
 @pytest.mark.parametrize("name", ["ws", "noise-start", "", "WarmStart"])
 def test_unknown_method_lists_names(models, name: str) -> None:  # noqa: ANN001
-    with pytest.raises(ValueError, match="allowed: drafter_only, masked_dfm, noise_start, sdedit, warm_start, ws_dfm"):
+    with pytest.raises(ValueError, match="one of drafter_only, masked_dfm, noise_start, sdedit, warm_start, ws_dfm"):
         build_method(name, models, {"steps": 2})
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from sweeps import study as study_mod
 from sweeps.cli import main
+from sweeps.errors import ConfigError
 from sweeps.trial import Evaluator
 
 SMOKE = ["experiment=smoke"]
@@ -36,6 +37,16 @@ def test_smoke_sweep_writes_records_report_and_counts_nfe(workdir):
         assert r["versions"]["torch"] and len(r["config_hash"]) == 16
     warm = [r for r in recs if r["method"] == "warm_start"]
     assert {r["params"]["method.t0"] for r in warm} == {0.5, 0.8}
+    # Every record says what it is: its track, its role and the method's declared knobs.
+    assert {r["track"] for r in recs} == {"points"}
+    assert {(r["arm"], r["role"]) for r in recs} == {
+        ("noise_start[indep]", "baseline"), ("warm_start[gmm4]", "method"), ("drafter_only[gmm4]", "drafter")}
+    knobs = {r["arm"]: r["knobs"] for r in recs}
+    assert knobs["warm_start[gmm4]"] == ["method.t0", "method.steps", "method.solver", "method.rtol", "method.atol"]
+    assert knobs["drafter_only[gmm4]"] == [] and "method.t0" not in knobs["noise_start[indep]"]
+    t0 = {r["method"]: r["params"]["method.t0"] for r in recs if r["method"] != "warm_start"}
+    assert t0 == {"noise_start": 0.0, "drafter_only": 1.0}  # DESIGN.md: the drafter alone sits at t0 = 1
+    assert set(recs[0]["metric_info"]) == {"hist_tv", "sw2", "energy"}
     assert all(r["train"]["refiner"]["steps"] == 60 for r in warm)
     assert summary["baseline"] == "noise_start[indep]"
     for name in ("summary.json", "front_nfe.png", "front_nfe.pdf", "front_wallclock.png", "speedup.md", "speedup.tex"):
@@ -87,15 +98,19 @@ def test_interrupted_sweep_resumes_and_keeps_finished_trials(workdir, monkeypatc
     assert len(recs) == 8 and len(set(keys)) == 8
 
 
-def test_bad_knob_combination_and_nan_loss_are_recorded_as_failed(workdir):
-    overrides = SMOKE + ["sweep.space={method.t0: [0.3, 0.8], method.steps: [1]}"]
-    study_mod.run_study(overrides, log=lambda *_: None)
-    recs = {(r["arm"], r["params"].get("method.t0")): r for r in _records(workdir / "runs" / "smoke")}
-    failed = recs[("warm_start[gmm4]", 0.3)]
-    assert failed["state"] == "FAIL" and "outside refiner.t0_range" in failed["error"]
-    assert "quality" not in failed
-    assert recs[("warm_start[gmm4]", 0.8)]["state"] == "COMPLETE"
+def test_t0_outside_the_refiners_range_stops_before_any_compute(workdir, tmp_path):
+    cache = tmp_path / "fresh-cache"
+    overrides = SMOKE + ["sweep.space={method.t0: [0.3, 0.8], method.steps: [1]}", f"cache_dir={cache}"]
+    with pytest.raises(ConfigError, match=r"^method\.t0=0\.3 is not allowed: in refiner\.t0_range \[0\.5, 0\.95\]"):
+        study_mod.run_study(overrides, log=lambda *_: None)
+    assert not (workdir / "runs" / "smoke" / "trials.jsonl").exists()
+    assert not cache.exists() or not any(cache.iterdir())  # nothing trained
+    tpe = SMOKE + ["sweep=tpe", "sweep.space={method.t0: {low: 0.2, high: 0.9}}", f"cache_dir={cache}"]
+    with pytest.raises(ConfigError, match=r"^method\.t0=0\.2 "):  # a range end outside is caught too
+        study_mod.run_study(tpe, log=lambda *_: None)
 
+
+def test_nan_loss_is_recorded_as_failed(workdir):
     nan = SMOKE + ["refiner.train.lr=1e12", "sweep.study=nan"]
     study_mod.run_study(nan, log=lambda *_: None)
     recs = _records(workdir / "runs" / "nan")
@@ -151,10 +166,10 @@ def test_journal_lock_left_by_a_killed_run_does_not_block_the_rerun(workdir):
 
 
 def test_a_study_whose_every_trial_fails_exits_1_with_the_first_error(workdir, capsys):
-    # t0=0.99 lies outside the refiner's t0_range [0.5, 0.95]: every warm-start trial fails.
-    code = main(["sweep", *SMOKE, "sweep.arms={w: {set: [method=warm_start]}}", "sweep.space={method.t0: [0.99]}",
-                 "sweep.study=allfail"])
+    # A learning rate of 1e12 makes the refiner's training loss non-finite: every trial fails.
+    code = main(["sweep", *SMOKE, "sweep.arms={w: {set: [method=warm_start]}}", "sweep.space={method.t0: [0.8]}",
+                 "refiner.train.lr=1e12", "sweep.study=allfail"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 1 and len(err) == 1
-    assert "all 1 trial(s) failed" in err[0] and "outside refiner.t0_range" in err[0]
+    assert "all 1 trial(s) failed" in err[0] and "non-finite" in err[0]
     assert len(_records(workdir / "runs" / "allfail")) == 1

@@ -23,7 +23,7 @@ def _records(run_dir: Path) -> list[dict]:
     "override, key",
     [
         (["drafter=gmm"], "drafter"),
-        (["refiner=fm"], "refiner.net.arch"),
+        (["refiner=fm"], "refiner.family"),  # the FM family does not handle tokens
         (["method=noise_start"], "method.name"),
         (["method=masked_dfm", "method.t0=0.5"], "method.t0"),
         (["refiner.pairing=nearest"], "refiner.pairing"),

@@ -1,22 +1,20 @@
 """The flow-matching LightningModule: noise-start baselines and warm-start refiners.
 
-Thin by design: it owns one velocity net, its EMA copy, the loss on the paths of
-`paths.py` and the optimiser. Sampling lives in `methods.py`.
+Thin by design: the shared `RefinerModule` holds the net, its EMA copy, the training step
+and the optimiser; this adds the loss on the paths of `paths.py`. Sampling lives in `methods.py`.
 """
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import nn
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.continuous.pairing import pair
 from lightning_modules.continuous.paths import linear_path, sample_times, warm_start_state
-from lightning_modules.core.training import check_finite, warmup_cosine
+from lightning_modules.core.refiner_module import RefinerModule
 
 
-class FlowMatching(L.LightningModule):
+class FlowMatching(RefinerModule):
     """Flow matching on the linear path from a source state at t0 to data at 1.
 
     mode="noise": source = Gaussian noise at t0 = 0 (the noise-start baseline; batches are (x1,)).
@@ -31,15 +29,9 @@ class FlowMatching(L.LightningModule):
         pairing: str = "independent", t0: float = 0.0, t0_range: tuple[float, float] | None = None,
         lr: float = 2e-3, ema_decay: float = 0.999, max_steps: int = 5000,
     ) -> None:
-        super().__init__()
-        if mode not in ("noise", "warm"):
-            raise ValueError(f"unknown mode '{mode}'; allowed: noise, warm")
-        self.net = net
-        self.ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-        self.mode, self.start, self.pairing = mode, start, pairing
-        self.t0, self.t0_range = t0, t0_range
-        self.lr, self.max_steps = lr, max_steps
-        self.conditioned = bool(getattr(net, "t0_conditioned", False))
+        super().__init__(net, mode=mode, start=start, t0=t0, t0_range=t0_range, lr=lr, ema_decay=ema_decay,
+                         max_steps=max_steps)
+        self.pairing = pairing
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         """Mean squared error between net(x_t, t[, t0]) and the path's target velocity."""
@@ -52,7 +44,7 @@ class FlowMatching(L.LightningModule):
         else:
             draft, x1 = batch
             x1 = pair(self.pairing, draft, x1)
-            t0 = self._draw_t0(x1)
+            t0 = self.draw_t0(x1.shape[0], dtype=x1.dtype, device=x1.device)
             x_t0 = warm_start_state(draft, torch.randn_like(draft), t0, self.start)
         t = sample_times(x1.shape[0], t0).to(x1)
         x_t, u = linear_path(x_t0, x1, t, t0)
@@ -62,27 +54,3 @@ class FlowMatching(L.LightningModule):
         # For the noise path (t0 = 0) the weight is 1: plain conditional FM.
         weight = (1 - t0).pow(2)
         return (weight * (v - u).pow(2).flatten(1).sum(dim=1)).mean()
-
-    def _draw_t0(self, like: torch.Tensor) -> torch.Tensor:
-        n = like.shape[0]
-        if self.conditioned and self.t0_range is not None:
-            lo, hi = self.t0_range
-            return lo + (hi - lo) * torch.rand(n, dtype=like.dtype, device=like.device)
-        return torch.full((n,), self.t0, dtype=like.dtype, device=like.device)
-
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(batch)
-        check_finite(loss, "training", self.global_step)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: ANN001
-        self.ema.update_parameters(self.net)
-
-    def configure_optimizers(self):  # noqa: ANN201
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.lr)
-        return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, self.max_steps)}
-
-    def velocity_net(self, use_ema: bool = True) -> nn.Module:
-        """The net to sample with: the EMA copy by default."""
-        return self.ema.module if use_ema else self.net

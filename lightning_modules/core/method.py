@@ -1,11 +1,14 @@
-"""The Method interface (two stages, draft then refine) and the batch it returns; shared by the
-continuous methods (`methods.py`) and the text methods (`methods_text.py`)."""
+"""The Method interface (two stages, draft then refine), the batch it returns, and what the
+continuous and discrete methods share: the t0 shim of a t0-conditioned net and the chunked
+refine that counts evaluations by wrapping the net."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import torch
+from torch import nn
 
 
 @dataclass
@@ -36,3 +39,26 @@ class Method:
         drafts = self.draft(n, seed)
         samples, nfe = self.refine(drafts, n, seed)
         return SampleBatch(samples=samples, drafts=drafts, nfe=nfe)
+
+    @classmethod
+    def from_knobs(cls, models: dict[str, nn.Module], knobs: dict) -> Method:
+        """Built from the trained models it needs and its knobs (registry factory)."""
+        return cls(*(models[need] for need in cls.needs), **knobs)
+
+
+class NetMethod(Method):
+    """A method that calls one trained net from t0 to 1 on `time_grid(t0, steps)`."""
+
+    def __init__(self, net: nn.Module, *, t0: float, steps: int, chunk: int) -> None:
+        self.net, self.t0, self.steps, self.chunk = net, float(t0), int(steps), chunk
+
+    def call_net(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """net(x, t), with t0 passed where the net is t0-conditioned (one net serves a t0 range)."""
+        if getattr(self.net, "t0_conditioned", False):
+            return self.net(x, t, torch.full_like(t, self.t0))
+        return self.net(x, t)
+
+    def chunked(self, run: Callable[..., torch.Tensor], *tensors: torch.Tensor) -> torch.Tensor:
+        """`run(*chunks)` over aligned chunks of `tensors` along dim 0, concatenated."""
+        parts = zip(*(x.split(self.chunk) for x in tensors), strict=True)
+        return torch.cat([run(*chunk) for chunk in parts])

@@ -1,19 +1,17 @@
 """The discrete flow-matching LightningModule (text): masked baseline and WS-DFM refiners.
 
-Thin like `flow.FlowMatching`: one denoiser, its EMA copy, a cross-entropy loss on the
-mixture paths of `discrete.py`, the optimiser. Sampling lives in `methods_text.py`.
+Thin like `flow.FlowMatching` (the shared `RefinerModule` holds the net, its EMA copy, the
+training step and the optimiser): this adds a cross-entropy loss on the mixture paths. Sampling lives in `methods_text.py`.
 """
 
 from __future__ import annotations
 
-import lightning as L
 import torch
 from torch import nn
 from torch.nn import functional as F
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from lightning_modules.core.refiner_module import RefinerModule
 from lightning_modules.discrete.mixture import mixture_state, source_state
-from lightning_modules.core.training import check_finite, warmup_cosine
 
 
 def dfm_loss(net: nn.Module, x1: torch.Tensor, *, mask_id: int, draft: torch.Tensor | None = None,
@@ -41,47 +39,24 @@ def dfm_loss(net: nn.Module, x1: torch.Tensor, *, mask_id: int, draft: torch.Ten
     return F.cross_entropy(logits.flatten(0, 1), x1.flatten())
 
 
-class DiscreteFlowMatching(L.LightningModule):
+class DiscreteFlowMatching(RefinerModule):
     """mode="noise": masked baseline, batches (x1,). mode="warm": WS-DFM, batches (draft, x1),
     at a fixed t0 or, for a t0-conditioned denoiser, t0 ~ U[t0_range]."""
+
+    optimizer_class = torch.optim.AdamW
+    optimizer_kwargs = {"weight_decay": 0.0}
+    loss_name = "denoiser"
 
     def __init__(self, net: nn.Module, *, mask_id: int, mode: str = "noise", start: str = "noised",
                  t0: float = 0.8, t0_range: tuple[float, float] | None = None, lr: float = 1e-3,
                  ema_decay: float = 0.999, max_steps: int = 3000) -> None:
-        super().__init__()
-        if mode not in ("noise", "warm"):
-            raise ValueError(f"unknown mode '{mode}'; allowed: noise, warm")
-        self.net = net
-        self.ema = AveragedModel(net, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-        self.mask_id, self.mode, self.start = mask_id, mode, start
-        self.t0, self.t0_range, self.lr, self.max_steps = t0, t0_range, lr, max_steps
-        self.conditioned = bool(getattr(net, "t0_conditioned", False))
+        super().__init__(net, mode=mode, start=start, t0=t0, t0_range=t0_range, lr=lr, ema_decay=ema_decay,
+                         max_steps=max_steps)
+        self.mask_id = mask_id
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         if self.mode == "noise":
             return dfm_loss(self.net, batch[0], mask_id=self.mask_id)
         draft, x1 = batch
-        n = x1.shape[0]
-        if self.conditioned and self.t0_range is not None:
-            lo, hi = self.t0_range
-            t0 = lo + (hi - lo) * torch.rand(n, dtype=torch.float64, device=x1.device)
-        else:
-            t0 = torch.full((n,), float(self.t0), dtype=torch.float64, device=x1.device)
+        t0 = self.draw_t0(x1.shape[0], dtype=torch.float64, device=x1.device)
         return dfm_loss(self.net, x1, mask_id=self.mask_id, draft=draft, start=self.start, t0=t0)
-
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
-        loss = self.loss(batch)
-        check_finite(loss, "denoiser", self.global_step)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
-
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: ANN001
-        self.ema.update_parameters(self.net)
-
-    def configure_optimizers(self):  # noqa: ANN201
-        opt = torch.optim.AdamW(self.net.parameters(), lr=self.lr, weight_decay=0.0)
-        return {"optimizer": opt, "lr_scheduler": warmup_cosine(opt, self.max_steps)}
-
-    def denoiser(self, use_ema: bool = True) -> nn.Module:
-        """The net to sample with: the EMA copy by default."""
-        return self.ema.module if use_ema else self.net

@@ -6,23 +6,35 @@ sample i depends only on (seed, i); NFE is counted by wrapping the denoiser.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 from torch import nn
 
 from lightning_modules.core import seeding
-from lightning_modules.discrete.mixture import CountingDenoiser, discrete_sample, source_state
-from lightning_modules.core.method import Method
+from lightning_modules.core.method import NetMethod
+from lightning_modules.core.registry import Knob, register_method
+from lightning_modules.discrete.mixture import (
+    DISCRETE_SAMPLERS,
+    CountingDenoiser,
+    discrete_sample,
+    source_state,
+)
+
+T0 = Knob("t0", float, 0.8, low=0.0, high=1.0, high_open=True, required=True, help="start time of the refiner")
+STEPS = Knob("steps", int, 4, low=1, required=True, help="denoiser calls on linspace(t0, 1, steps + 1)")
+SAMPLER = Knob("solver", str, "euler", choices=DISCRETE_SAMPLERS,
+               help="euler: a token may be redrawn at every step; ancestral: each token drawn once")
 
 
-class _Discrete(Method):
+class _Discrete(NetMethod):
     def __init__(self, net: nn.Module, *, t0: float, steps: int, solver: str = "euler", chunk: int = 1024) -> None:
-        self.net, self.t0, self.steps, self.solver, self.chunk = net, float(t0), int(steps), solver, chunk
+        super().__init__(net, t0=t0, steps=steps, chunk=chunk)
+        self.solver = solver
         self.mask_id, self.seq_len = net.mask_id, net.seq_len
 
     def logits(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        if getattr(self.net, "t0_conditioned", False):
-            return self.net(x, t, torch.full_like(t, self.t0))
-        return self.net(x, t)
+        return self.call_net(x, t)
 
     def start_state(self, drafts: torch.Tensor | None, n: int, seed: int) -> torch.Tensor:
         raise NotImplementedError
@@ -32,12 +44,14 @@ class _Discrete(Method):
         jump_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/jump")
         token_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/token")
         counter = CountingDenoiser(self.logits)
-        out = [discrete_sample(counter, xc, self.t0, self.steps, jump_u=ju, token_u=tu, sampler=self.solver)
-               for xc, ju, tu in zip(x.split(self.chunk), jump_u.split(self.chunk), token_u.split(self.chunk),
-                                     strict=True)]
-        return torch.cat(out), counter.nfe(n)
+        out = self.chunked(lambda xc, ju, tu: discrete_sample(counter, xc, self.t0, self.steps, jump_u=ju,
+                                                              token_u=tu, sampler=self.solver), x, jump_u, token_u)
+        return out, counter.nfe(n)
 
 
+@register_method("masked_dfm", needs=("noise_model",), role="baseline", t0="zero", kinds=("tokens",),
+                 knobs=(replace(STEPS, default=16), Knob("solver", str, "ancestral", choices=DISCRETE_SAMPLERS,
+                                    help="identical here: an unmasked token is carried over")))
 class MaskedDFM(_Discrete):
     """Noise-start baseline (MDLM-like): all [MASK] at t = 0. An unmasked token is data, so
     p(x1 | x_t) there is a point mass on it (carry-over): Euler and ancestral coincide."""
@@ -59,6 +73,8 @@ class MaskedDFM(_Discrete):
         return torch.full((n, self.seq_len), self.mask_id, dtype=torch.long)
 
 
+@register_method("ws_dfm", needs=("drafter", "refiner"), role="method", t0="knob", kinds=("tokens",),
+                 knobs=(T0, STEPS, SAMPLER))
 class WarmStartDFM(_Discrete):
     """WS-DFM: the draft (with `noised`, each token masked with probability 1 - t0) is the
     state at t0; the refiner rewrites it on [t0, 1]."""
@@ -70,6 +86,10 @@ class WarmStartDFM(_Discrete):
                  solver: str = "euler", **kw) -> None:
         super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
         self.drafter, self.start = drafter, start
+
+    @classmethod
+    def from_knobs(cls, models, knobs):  # noqa: ANN001, ANN206
+        return cls(models["refiner"], models["drafter"], **knobs)
 
     def draft(self, n: int, seed: int) -> torch.Tensor:
         return self.drafter.sample(n, seed=seed)

@@ -26,10 +26,10 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from lightning_modules.core.training import check_finite, fit
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.metrics.feature_net import weights_hash
 from lightning_modules.metrics.text import sequence_nll
-from lightning_modules.core.training import check_finite, fit
 
 
 class CausalTransformerLM(L.LightningModule):

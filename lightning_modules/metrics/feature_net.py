@@ -23,8 +23,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from lightning_modules.data.toy import RandomBatches
 from lightning_modules.core.training import fit
+from lightning_modules.data.toy import RandomBatches
 
 
 class FeatureClassifier(nn.Module):

@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def time_features(t: torch.Tensor, n_freqs: int) -> torch.Tensor:
-    """Sinusoidal features of times in [0, 1]: [n] -> [n, 2 * n_freqs]."""
-    freqs = torch.exp(torch.linspace(0.0, math.log(1000.0), n_freqs, device=t.device))
-    angles = t[:, None].float() * freqs[None, :] * math.pi
-    return torch.cat([torch.sin(angles), torch.cos(angles)], dim=1)
+from lightning_modules.nets.time import as_batch, time_features
 
 
 class VelocityMLP(nn.Module):
@@ -39,15 +32,10 @@ class VelocityMLP(nn.Module):
         self.body = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, t0: torch.Tensor | None = None) -> torch.Tensor:
-        t = _as_batch(t, x)
+        t = as_batch(t, x)
         feats = [x, time_features(t, self.time_freqs)]
         if self.t0_conditioned:
             if t0 is None:
                 raise ValueError("this refiner is t0-conditioned: pass t0")
-            feats.append(time_features(_as_batch(t0, x), self.time_freqs))
+            feats.append(time_features(as_batch(t0, x), self.time_freqs))
         return self.body(torch.cat(feats, dim=1))
-
-
-def _as_batch(t: torch.Tensor | float, x: torch.Tensor) -> torch.Tensor:
-    t = torch.as_tensor(t, dtype=x.dtype, device=x.device)
-    return t.expand(x.shape[0]) if t.ndim == 0 else t

@@ -8,17 +8,10 @@ tokens only ([MASK] is never a prediction).
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import nn
 
-
-def time_features(t: torch.Tensor, freqs: int) -> torch.Tensor:
-    """Sinusoidal features [n, 2 * freqs] of times in [0, 1]."""
-    scale = torch.exp(torch.arange(freqs, device=t.device, dtype=torch.float32) * (math.log(1000.0) / max(1, freqs - 1)))
-    angles = t.float().unsqueeze(-1) * scale
-    return torch.cat([angles.sin(), angles.cos()], dim=-1)
+from lightning_modules.nets.time import denoiser_time_features
 
 
 class TransformerDenoiser(nn.Module):
@@ -49,10 +42,11 @@ class TransformerDenoiser(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, t0: torch.Tensor | None = None) -> torch.Tensor:
         """x: token ids [n, L] (any dtype holding integers), t: [n] -> logits [n, L, vocab_size]."""
-        feats = time_features(t, self.time_freqs)
+        feats = denoiser_time_features(t, self.time_freqs)
         if self.t0_conditioned:
-            t0 = torch.zeros_like(t) if t0 is None else t0
-            feats = torch.cat([feats, time_features(t0, self.time_freqs)], dim=-1)
+            if t0 is None:  # a silent default would sample a t0 the caller never asked for
+                raise ValueError("this denoiser is t0-conditioned: pass t0 (the start time of the path)")
+            feats = torch.cat([feats, denoiser_time_features(t0, self.time_freqs)], dim=-1)
         h = self.embed(x.long()) + self.position
         h = h + self.local(h.transpose(1, 2)).transpose(1, 2) + self.time(feats).unsqueeze(1)
         return self.head(self.norm(self.blocks(h)))

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from lightning_modules.nets.mlp import _as_batch, time_features
+from lightning_modules.nets.time import as_batch, time_features
 
 
 def _norm(ch: int) -> nn.GroupNorm:
@@ -66,11 +66,11 @@ class VelocityUNet(nn.Module):
         nn.init.zeros_(self.out[-1].bias)
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, t0: torch.Tensor | None = None) -> torch.Tensor:
-        feats = [time_features(_as_batch(t, x), self.time_freqs)]
+        feats = [time_features(as_batch(t, x), self.time_freqs)]
         if self.t0_conditioned:
             if t0 is None:
                 raise ValueError("this refiner is t0-conditioned: pass t0")
-            feats.append(time_features(_as_batch(t0, x), self.time_freqs))
+            feats.append(time_features(as_batch(t0, x), self.time_freqs))
         e = self.embed(torch.cat(feats, dim=1).to(x.dtype))
         h = self.stem(x)
         skips = []

@@ -1,0 +1,379 @@
+"""Registries: methods, drafters, trainable models and tracks register here with what they
+need, their knobs (types and ranges), their role and their t0 semantics.
+
+One mechanism for built-ins and user code alike: `load_plugins(["my_method.py"])` imports a
+user's file (or module) whose `@register_method(...)` / `register_track(...)` calls add to the
+same registries, so a sweep treats them like built-ins (lm-evaluation-harness's
+`--include_path` idea). What an entry declares is what validation and the tables use.
+
+Example:
+    >>> from lightning_modules.core.registry import METHODS, load_builtins
+    >>> load_builtins()
+    >>> spec = METHODS.get("warm_start")
+    >>> spec.role, spec.t0, [k.name for k in spec.knobs][:2]
+    ('method', 'knob', ['t0', 'steps'])
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Generic, TypeVar
+
+from lightning_modules.core.errors import ConfigError
+
+T = TypeVar("T")
+
+ROLES = ("baseline", "method", "drafter")
+# t0 semantics: "knob" = the sampler starts at method.t0 (swept); "zero" = from noise/all-mask
+# at t = 0; "one" = no refinement at all (the drafter alone sits at t0 = 1).
+T0_SEMANTICS = ("knob", "zero", "one")
+# Sample kinds a track produces; methods, drafters and nets declare which they handle.
+KINDS = ("vector", "image", "tokens")
+CONTINUOUS = ("vector", "image")
+
+
+@dataclass(frozen=True)
+class Knob:
+    """One declared setting: its type, default and allowed values (validation reads these)."""
+
+    name: str
+    type: type = float
+    default: Any = None
+    low: float | None = None
+    high: float | None = None
+    high_open: bool = False  # [low, high) instead of [low, high]
+    choices: tuple | None = None
+    nullable: bool = False
+    required: bool = False  # build_method refuses to fill it from the default
+    help: str = ""
+
+    def allowed(self) -> str:
+        """What the knob accepts, in words (the tail of every error line)."""
+        if self.choices is not None:
+            text = f"one of {', '.join(str(c) for c in self.choices)}"
+        elif self.type is bool:
+            text = "true or false"
+        elif self.type in (list, dict):
+            text = "a list" if self.type is list else "a mapping"
+        elif self.type is str:
+            text = "a string"
+        else:
+            noun = "an integer" if self.type is int else "a number"
+            if self.low is not None and self.high is not None:
+                text = f"{noun} in [{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
+            elif self.low is not None:
+                text = f"{noun} >= {_num(self.low)}"
+            elif self.high is not None:
+                text = f"{noun} <= {_num(self.high)}"
+            else:
+                text = noun
+        return text + (" or null" if self.nullable else "")
+
+    def ok(self, value: Any) -> bool:
+        if value is None:
+            return self.nullable
+        if self.choices is not None:
+            return value in self.choices
+        if self.type is bool:
+            return isinstance(value, bool)
+        if self.type in (list, dict):
+            return isinstance(value, self.type)
+        if self.type is str:
+            return isinstance(value, str) and value != ""
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return False
+        if self.type is int and not isinstance(value, int):
+            return False
+        if not math.isfinite(value):
+            return False
+        if self.low is not None and value < self.low:
+            return False
+        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
+            return False
+        return True
+
+    def check(self, key: str, value: Any) -> None:
+        """Raise a one-line ConfigError naming `key` unless `value` is allowed."""
+        if not self.ok(value):
+            raise ConfigError(key, value, self.allowed())
+
+
+def _num(v: float) -> str:
+    return f"{v:g}"
+
+
+def check_section(section: str, values: dict, knobs: Iterable[Knob], *, owner: str,
+                  fixed: Iterable[str] = ("name",)) -> None:
+    """Check every declared knob present in `values`; a key nobody declared is an error
+    (so a key leaking from another option, or a typo, never passes silently)."""
+    knobs = list(knobs)
+    declared = {k.name: k for k in knobs}
+    for key, value in values.items():
+        if key in fixed:
+            continue
+        if key not in declared:
+            allowed = ", ".join(declared) or "none"
+            raise ConfigError(f"{section}.{key}", value, f"not a knob of {owner} (its knobs: {allowed})")
+        declared[key].check(f"{section}.{key}", value)
+
+
+class Registry(Generic[T]):
+    """Named entries of one kind; `get` of an unknown name is a one-line ConfigError."""
+
+    def __init__(self, kind: str, key: str) -> None:
+        self.kind, self.key = kind, key
+        self._entries: dict[str, T] = {}
+
+    def add(self, name: str, entry: T) -> T:
+        # Re-registering (a plugin file imported again) replaces the entry.
+        self._entries[name] = entry
+        return entry
+
+    def get(self, name: str, *, key: str | None = None) -> T:
+        load_builtins()
+        if name not in self._entries:
+            raise ConfigError(key or self.key, name, f"one of {', '.join(self.names()) or 'none registered'}")
+        return self._entries[name]
+
+    def __contains__(self, name: object) -> bool:
+        load_builtins()
+        return name in self._entries
+
+    def names(self) -> list[str]:
+        load_builtins()
+        return sorted(self._entries)
+
+    def items(self) -> list[tuple[str, T]]:
+        load_builtins()
+        return sorted(self._entries.items())
+
+
+# --- methods --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A sampling method. `factory(models, knobs)` returns a `Method`; `needs` names the
+    trained models it uses (roles in MODELS: drafter, noise_model, refiner, ...)."""
+
+    name: str
+    factory: Callable[[dict, dict], Any]
+    needs: tuple[str, ...]
+    knobs: tuple[Knob, ...]
+    role: str
+    t0: str
+    kinds: tuple[str, ...]
+    source: str = ""
+
+    def knob(self, name: str) -> Knob | None:
+        return next((k for k in self.knobs if k.name == name), None)
+
+    @property
+    def warm(self) -> bool:
+        """Starts from a trained refiner's state at method.t0 (valid only in its t0 range)."""
+        return self.t0 == "knob" and "refiner" in self.needs
+
+
+METHODS: Registry[MethodSpec] = Registry("method", "method.name")
+
+
+def build_method(name: str, models: dict, knobs: dict) -> Any:
+    """Method `name` from the trained `models` it needs and its knobs: the declared ones
+    (defaults fill the optional ones) plus `start` (the refiner's training start state)."""
+    spec = METHODS.get(name)
+    missing = [m for m in spec.needs if m not in models]
+    if missing:
+        raise ValueError(f"method '{name}' needs trained models {missing}")
+    absent = [k.name for k in spec.knobs if k.required and k.name not in knobs]
+    if absent:
+        raise ValueError(f"method '{name}' needs knobs {absent}")
+    values = {k.name: knobs.get(k.name, k.default) for k in spec.knobs}
+    if "start" in knobs and "refiner" in spec.needs:
+        values["start"] = knobs["start"]
+    return spec.factory(models, values)
+
+
+def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kinds: Iterable[str],
+                    knobs: Iterable[Knob] = (), factory: Callable | None = None) -> Callable:
+    """Decorator for a Method class (built as `cls.from_knobs(models, knobs)`) or a factory
+    function `fn(models, knobs) -> Method`."""
+    if role not in ROLES:
+        raise ValueError(f"role={role!r}: one of {', '.join(ROLES)}")
+    if t0 not in T0_SEMANTICS:
+        raise ValueError(f"t0={t0!r}: one of {', '.join(T0_SEMANTICS)}")
+    kinds = tuple(kinds)
+    if not set(kinds) <= set(KINDS):
+        raise ValueError(f"kinds={kinds!r}: a subset of {', '.join(KINDS)}")
+    knobs = tuple(knobs)
+    if t0 == "knob" and not any(k.name == "t0" for k in knobs):
+        raise ValueError(f"method {name!r}: t0='knob' needs a declared 't0' knob")
+
+    def wrap(obj: Any) -> Any:
+        make = factory or (obj.from_knobs if isinstance(obj, type) else obj)
+        METHODS.add(name, MethodSpec(name, make, tuple(needs), knobs, role, t0, kinds,
+                                     getattr(obj, "__module__", "")))
+        return obj
+
+    return wrap
+
+
+# --- drafters -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DrafterSpec:
+    """A drafter: `build(cfg.drafter, data)` an untrained module, `fit(model, cfg.drafter,
+    data) -> info` trains it in place; `record_knobs` are shown in every trial's params."""
+
+    name: str
+    build: Callable[[Any, Any], Any]
+    fit: Callable[[Any, Any, Any], dict]
+    knobs: tuple[Knob, ...]
+    kinds: tuple[str, ...]
+    record_knobs: tuple[str, ...] = ()
+    effort: Callable[[Any], float] = lambda d: float(d.get("steps", 0) or 0)
+
+
+DRAFTERS: Registry[DrafterSpec] = Registry("drafter", "drafter.name")
+
+
+def register_drafter(name: str, *, build: Callable, fit: Callable, knobs: Iterable[Knob], kinds: Iterable[str],
+                     record_knobs: Iterable[str] = (), effort: Callable | None = None) -> DrafterSpec:
+    spec = DrafterSpec(name, build, fit, tuple(knobs), tuple(kinds), tuple(record_knobs),
+                       effort or (lambda d: float(d.get("steps", 0) or 0)))
+    return DRAFTERS.add(name, spec)
+
+
+# --- trainable models (what methods and tracks need, by role) --------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A trainable model role (drafter, noise_model, refiner, feature_net, text_lm, ...).
+
+    spec(cfg) -> the JSON-able config it depends on (its cache identity, nothing more);
+    build(cfg, data) -> an untrained nn.Module; train(model, cfg, data, get) -> info dict,
+    where get(role) returns another trained model (a refiner trains on its drafter's drafts);
+    seed(cfg) -> the seed of its initial weights; effort(cfg) -> rough cost, longest first."""
+
+    name: str
+    spec: Callable[[Any], dict]
+    build: Callable[[Any, Any], Any]
+    train: Callable[[Any, Any, Any, Callable], dict]
+    seed: Callable[[Any], int]
+    effort: Callable[[Any], float] = lambda cfg: 0.0
+    after: tuple[str, ...] = ()  # roles it trains on (trained first)
+
+
+MODELS: Registry[ModelSpec] = Registry("model", "model")
+
+
+def register_model(name: str, **kw: Any) -> ModelSpec:
+    return MODELS.add(name, ModelSpec(name, **kw))
+
+
+# --- refiner families (what `refiner=...` configs train: FM for continuous data, DFM for text)
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    """How the noise_model / refiner roles are built and trained for one family of models;
+    `nets` maps refiner.net.arch to (kinds, knobs)."""
+
+    name: str
+    kinds: tuple[str, ...]
+    spec: Callable[[str, Any], dict]
+    build: Callable[[str, Any, Any], Any]
+    train: Callable[[str, Any, Any, Any, Any], dict]
+    pairings: tuple[str, ...]
+    starts: tuple[str, ...]
+    nets: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    net_knobs: dict[str, tuple[Knob, ...]] = field(default_factory=dict)
+
+
+FAMILIES: Registry[FamilySpec] = Registry("refiner family", "refiner.family")
+
+
+def register_family(spec: FamilySpec) -> FamilySpec:
+    return FAMILIES.add(spec.name, spec)
+
+
+# --- tracks ---------------------------------------------------------------------------------
+
+
+TRACKS: Registry[Any] = Registry("track", "track")
+
+
+def register_track(track: Any) -> Any:
+    """Register a Track instance (see lightning_modules.tracks.base.Track) under track.name."""
+    TRACKS.add(track.name, track)
+    return track
+
+
+# --- loading --------------------------------------------------------------------------------
+
+_BUILTINS = (
+    "lightning_modules.continuous.methods",
+    "lightning_modules.discrete.methods",
+    "lightning_modules.core.roles",
+    "lightning_modules.drafters.registered",
+    "lightning_modules.continuous.family",
+    "lightning_modules.discrete.family",
+    "lightning_modules.tracks",
+)
+_loaded_plugins: dict[str, str] = {}
+_builtins_loaded = False
+
+
+def load_builtins() -> None:
+    """Import the modules whose registrations are the built-in methods, drafters and tracks
+    (once; every registry lookup calls this first)."""
+    global _builtins_loaded
+    if _builtins_loaded:
+        return
+    _builtins_loaded = True
+    for name in _BUILTINS:
+        importlib.import_module(name)
+
+
+def load_plugins(specs: Iterable[str] | str | None) -> list[str]:
+    """Import user plugins: a path to a .py file or an importable module name each.
+    Returns the resolved names; a missing file or module is a ConfigError on `plugin`."""
+    load_builtins()
+    if specs is None:
+        return []
+    if isinstance(specs, str):
+        specs = [specs]
+    done = []
+    for spec in specs:
+        spec = str(spec)
+        if spec.endswith(".py") or "/" in spec or Path(spec).is_file():
+            path = Path(spec).expanduser().resolve()
+            if not path.is_file():
+                raise ConfigError("plugin", spec, "a path to an existing .py file or an importable module name")
+            name = f"wsbench_plugin_{abs(hash(str(path))):x}"
+            if _loaded_plugins.get(name) != str(path):
+                module_spec = importlib.util.spec_from_file_location(name, path)
+                module = importlib.util.module_from_spec(module_spec)
+                sys.modules[name] = module
+                try:
+                    module_spec.loader.exec_module(module)
+                except Exception as err:
+                    sys.modules.pop(name, None)
+                    raise ConfigError("plugin", spec, f"a file that imports cleanly ({err.__class__.__name__}: "
+                                      f"{str(err).splitlines()[0] if str(err) else ''})") from None
+                _loaded_plugins[name] = str(path)
+            done.append(str(path))
+        else:
+            try:
+                importlib.import_module(spec)
+            except ImportError as err:
+                raise ConfigError("plugin", spec, f"a path to a .py file or an importable module ({err})") from None
+            done.append(spec)
+    return done

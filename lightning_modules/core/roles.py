@@ -1,0 +1,46 @@
+"""The model roles methods need, as registered trainable models: `drafter` (DRAFTERS entry
+named by drafter.name), `noise_model` and `refiner` (the refiner family named by
+refiner.family: FM for continuous data, DFM for text). Each role's cache identity is exactly
+the config that produces it, so changing method.steps reuses every model while changing
+refiner.pairing retrains only the refiners."""
+
+from __future__ import annotations
+
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_modules.core.registry import DRAFTERS, FAMILIES, register_model
+
+# Drafts for refiner training come from their own seed stream, never the evaluation seed.
+POOL_SEED = 1_000_003
+
+
+def section(cfg: DictConfig, name: str) -> dict:
+    """A plain dict of one config section (resolved)."""
+    return OmegaConf.to_container(cfg[name], resolve=True)
+
+
+def _drafter_spec(cfg: DictConfig) -> dict:
+    return {"data": section(cfg, "data"), "drafter": section(cfg, "drafter")}
+
+
+def _family(cfg: DictConfig):  # noqa: ANN202
+    return FAMILIES.get(cfg.refiner.family, key="refiner.family")
+
+
+register_model(
+    "drafter", spec=_drafter_spec,
+    build=lambda cfg, dm: DRAFTERS.get(cfg.drafter.name).build(cfg.drafter, dm),
+    train=lambda model, cfg, dm, get: DRAFTERS.get(cfg.drafter.name).fit(model, cfg.drafter, dm),
+    seed=lambda cfg: int(cfg.drafter.seed),
+    effort=lambda cfg: DRAFTERS.get(cfg.drafter.name).effort(cfg.drafter),
+)
+for _role in ("noise_model", "refiner"):
+    register_model(
+        _role, spec=lambda cfg, r=_role: _family(cfg).spec(r, cfg),
+        build=lambda cfg, dm, r=_role: _family(cfg).build(r, cfg, dm),
+        train=lambda model, cfg, dm, get, r=_role: _family(cfg).train(r, model, cfg, dm, get),
+        seed=lambda cfg: int(cfg.refiner.train.seed),
+        # exact OT pairing costs about twice as much per step
+        effort=lambda cfg: float(cfg.refiner.train.steps) * (2.0 if cfg.refiner.pairing == "minibatch_ot" else 1.0),
+        after=("drafter",) if _role == "refiner" else (),
+    )

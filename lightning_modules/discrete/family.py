@@ -1,0 +1,80 @@
+"""The discrete flow-matching family (`refiner.family=dfm`, text): the masked noise-start
+model and WS-DFM refiners on a transformer denoiser.
+
+Refiner training pairs: `independent` pairs free-running drafts with random training
+windows (the draft then says nothing about its x1); `teacher_forced` drafts each training
+window x1 with the drafter fed x1's own preceding tokens, so (draft, x1) differ where the
+drafter errs: the text analogue of the `nearest` pairing of images.
+"""
+
+from __future__ import annotations
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from lightning_modules.continuous.paths import STARTS
+from lightning_modules.core.registry import FamilySpec, Knob, register_family
+from lightning_modules.core.roles import POOL_SEED, section
+from lightning_modules.core.training import fit
+from lightning_modules.data.toy import RandomBatches
+from lightning_modules.discrete.dfm import DiscreteFlowMatching
+
+TEXT_PAIRINGS = ("independent", "teacher_forced")
+
+
+def dfm_spec(role: str, cfg: DictConfig) -> dict:
+    """Cache identity: the masked model pairs nothing; teacher-forced pools ignore n_drafts."""
+    data, ref = section(cfg, "data"), section(cfg, "refiner")
+    noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}
+    if role == "noise_model":
+        return {"data": data, "net": ref["net"], "train": noise_train}
+    warm_train = noise_train if ref["pairing"] == "teacher_forced" else ref["train"]
+    warm = {"data": data, "drafter": section(cfg, "drafter"), "net": ref["net"], "train": warm_train,
+            "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
+    warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
+    return warm
+
+
+def dfm_build(role: str, cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
+    from lightning_modules.nets.transformer import TransformerDenoiser
+
+    net = cfg.refiner.net
+    return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=net.width, depth=net.depth, heads=net.heads,
+                               time_freqs=net.time_freqs,
+                               t0_conditioned=role == "refiner" and cfg.refiner.t0_conditioned)
+
+
+def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
+    """Train the masked baseline or a WS-DFM refiner; the EMA weights are kept."""
+    r = cfg.refiner
+    if role == "noise_model":
+        batches = RandomBatches(dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
+        module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="noise", lr=r.train.lr,
+                                      ema_decay=r.train.ema_decay, max_steps=r.train.steps)
+    else:
+        drafter, pool_seed = get("drafter"), POOL_SEED + r.train.seed
+        with torch.inference_mode():
+            if r.pairing == "teacher_forced":
+                pool = drafter.teacher_forced(dm.train, seed=pool_seed).clone()
+                batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
+            else:
+                n_drafts = r.train.n_drafts or len(dm.train)
+                pool = drafter.sample(n_drafts, seed=pool_seed).clone()
+                batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed,
+                                        aligned=False)
+        module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="warm", start=r.start, t0=r.t0,
+                                      t0_range=tuple(r.t0_range), lr=r.train.lr, ema_decay=r.train.ema_decay,
+                                      max_steps=r.train.steps)
+    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed)
+    model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
+    info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)
+    return info
+
+
+register_family(FamilySpec(
+    "dfm", kinds=("tokens",), spec=dfm_spec, build=dfm_build, train=dfm_train, pairings=TEXT_PAIRINGS,
+    starts=STARTS, nets={"transformer": ("tokens",)},
+    net_knobs={"transformer": (Knob("width", int, 96, low=1), Knob("depth", int, 2, low=1),
+                               Knob("heads", int, 4, low=1), Knob("time_freqs", int, 16, low=1))},
+))

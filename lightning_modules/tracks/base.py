@@ -1,0 +1,127 @@
+"""The Track: what one kind of data brings to a sweep. A track owns its data module, its
+reference and floor, its quality metrics, its evaluator models, how samples are saved and
+logged, and its validation; `sweeps/` calls it and never branches on the modality.
+
+A user's track is a subclass registered with `register_track(MyTrack())` in a plugin file.
+`models` below is the sweep's model store: `models.get(role, cfg)` (a trained, cached model),
+`models.key(role, cfg)`, `models.train_info[key]`, `models.data(cfg)`, `models.cache`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from lightning_modules.core.errors import ConfigError
+from lightning_modules.core.registry import Knob, check_section
+
+
+@dataclass(frozen=True)
+class MetricInfo:
+    """How a quality metric reads: its label and direction (fronts minimise the primary)."""
+
+    label: str
+    higher_is_better: bool = False
+
+    def record(self) -> dict:
+        return {"label": self.label, "higher_is_better": self.higher_is_better}
+
+
+@dataclass
+class Reference:
+    """Held-out samples a trial is compared with, the floor (the metrics of real data against
+    them) and any precomputed features."""
+
+    samples: torch.Tensor
+    floor: dict
+    features: torch.Tensor | None = None
+
+
+class Track:
+    name = "track"
+    kind = "vector"  # vector | image | tokens: which methods, drafters and nets apply
+    datasets: tuple[str, ...] = ()
+    data_knobs: tuple[Knob, ...] = ()
+    evaluators: tuple[str, ...] = ()  # model roles its metrics need (trained before the trials)
+    primary_metrics: tuple[str, ...] | None = None  # metrics allowed as the front's axis (None: all)
+
+    # --- declaration ------------------------------------------------------------------------
+
+    def metric_info(self, name: str) -> MetricInfo | None:
+        """The metric's label and direction, None if this track does not compute it."""
+        raise NotImplementedError
+
+    def data_module(self, cfg: DictConfig) -> Any:
+        raise NotImplementedError
+
+    # --- validation (before any compute) ----------------------------------------------------
+
+    def validate(self, cfg: DictConfig) -> None:
+        """Data section and metrics: one ConfigError line on the first bad value."""
+        data = OmegaConf.to_container(cfg.data, resolve=True)
+        if data.get("name") not in self.datasets:
+            raise ConfigError("data.name", data.get("name"), f"one of {', '.join(self.datasets)} for track {self.name}")
+        check_section("data", data, self.data_knobs, owner=f"track {self.name}")
+        metrics = list(cfg.eval.metrics)
+        for name in metrics:
+            if self.metric_info(name) is None:
+                raise ConfigError("eval.metrics", name, f"a metric of track {self.name}: {self.metric_names()}")
+        primary = cfg.eval.primary_metric
+        if primary not in metrics:
+            raise ConfigError("eval.primary_metric", primary, f"one of eval.metrics ({', '.join(metrics)})")
+        if self.metric_info(primary).higher_is_better:
+            raise ConfigError("eval.primary_metric", primary, "a lower-is-better metric (fronts minimise it)")
+
+    def metric_names(self) -> str:
+        return "see the track's declaration"
+
+    def check_data(self, dm: Any, cfg: DictConfig) -> None:
+        """Checks that need the loaded data (too few windows, ...)."""
+
+    # --- evaluation -------------------------------------------------------------------------
+
+    def identity(self, cfg: DictConfig, models: Any) -> dict | None:
+        """What besides the config decides a trial's numbers (an evaluator's weights hash)."""
+        return None
+
+    def reference(self, cfg: DictConfig, models: Any) -> Reference:
+        raise NotImplementedError
+
+    def quality(self, cfg: DictConfig, models: Any, samples: torch.Tensor, ref: Reference) -> dict:
+        """{metric: value, metric_ci: [lo, hi]} of the generated samples."""
+        raise NotImplementedError
+
+    def record_fields(self, cfg: DictConfig, models: Any) -> dict:
+        """Extra fields of every record (the evaluator behind the metrics), and metric_info."""
+        return {"metric_info": {m: self.metric_info(m).record() for m in cfg.eval.metrics}}
+
+    # --- samples ----------------------------------------------------------------------------
+
+    def save_reference(self, run_dir: Path, cfg: DictConfig, models: Any, ref: Reference, keep: int) -> None:
+        np.save(run_dir / "reference.npy", ref.samples[:keep].float().numpy())
+
+    def save_samples(self, run_dir: Path, folder: Path, trial: int, batch: Any, keep: int, cfg: DictConfig,
+                     models: Any) -> tuple[str, str | None]:
+        """Keep the first `keep` samples (and drafts) as .npy; returns relative paths."""
+        (run_dir / folder).mkdir(parents=True, exist_ok=True)
+        samples_rel = folder / f"{trial}.npy"
+        np.save(run_dir / samples_rel, batch.samples[:keep].float().numpy())
+        drafts_rel = None
+        if batch.drafts is not None:
+            drafts_rel = folder / f"{trial}.drafts.npy"
+            np.save(run_dir / drafts_rel, batch.drafts[:keep].float().numpy())
+        return str(samples_rel), (str(drafts_rel) if drafts_rel else None)
+
+    def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
+        """What W&B shows of a trial's samples (None: nothing)."""
+        return None
+
+
+def write_json(path: Path, obj: Any) -> None:
+    path.write_text(json.dumps(obj, indent=1))
