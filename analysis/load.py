@@ -1,4 +1,9 @@
-"""Read a run folder's ``trials.jsonl`` into one flat table (one row per trial)."""
+"""Read a run folder's ``trials.jsonl`` into one flat table (one row per trial).
+
+``read_records`` is the one reader of the file, shared with the sweep side (``TrialStore``),
+so both agree on what a torn line is. ``load_trials`` adds what analysis needs: records say
+what they are (``track``, ``role``, ``knobs``, ``metric_info``), nothing is guessed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 TRIALS_FILE = "trials.jsonl"
+ROLES = ("baseline", "method", "drafter")
 
 
 def _per_sample_wallclock(record: dict[str, Any]) -> float | None:
@@ -37,6 +43,65 @@ COST_AXIS_LABELS: dict[str, str] = {
 }
 
 
+def read_records(path: str | Path, *, missing_ok: bool = False) -> list[dict[str, Any]]:
+    """The records of ``path`` (a run folder or its ``trials.jsonl``), in file order.
+
+    Blank lines are skipped. A torn LAST line (no trailing newline and not valid JSON: a
+    writer killed mid-append) is ignored with a ``UserWarning``; any other line that is not
+    a JSON object raises ``ValueError`` naming ``file:line``. A missing file raises
+    ``FileNotFoundError``, or gives ``[]`` with ``missing_ok=True`` (a run not started yet).
+    """
+    path = Path(path)
+    file = path / TRIALS_FILE if path.is_dir() or path.suffix != ".jsonl" else path
+    if not file.is_file():
+        if missing_ok:
+            return []
+        raise FileNotFoundError(f"no {TRIALS_FILE} in run folder {file.parent} (expected {file})")
+    text = file.read_text(encoding="utf-8")
+    lines = text.split("\n")
+    torn_candidate = len(lines) if lines and lines[-1] != "" else None  # no final newline
+    records = []
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as err:
+            if lineno == torn_candidate:
+                warnings.warn(
+                    f"{file}:{lineno}: ignoring a torn last line (no newline, not valid JSON: "
+                    "a writer was killed mid-write)",
+                    stacklevel=2,
+                )
+                continue
+            raise ValueError(f"{file}:{lineno}: malformed JSON ({err.msg})") from None
+        if not isinstance(record, dict):
+            raise ValueError(
+                f"{file}:{lineno}: expected a JSON object, got {type(record).__name__}"
+            )
+        records.append(record)
+    return records
+
+
+def check_records(records: list[dict[str, Any]], file: Path) -> None:
+    """Refuse what analysis cannot read without guessing: one line, what to do about it."""
+    if not records:
+        raise ValueError(f"{file}: no trials recorded")
+    if any("track" not in r or "role" not in r for r in records):
+        raise ValueError(
+            f"{file} was written by an older wsbench (records lack 'track' and 'role'); "
+            "re-run the sweep into a new run folder"
+        )
+    for i, r in enumerate(records, start=1):
+        if not r.get("arm"):
+            raise ValueError(f"{file}: record {i} has no 'arm'")
+        if r["role"] not in ROLES:
+            raise ValueError(f"{file}: record {i} has role={r['role']!r}; allowed: {list(ROLES)}")
+    tracks = list(dict.fromkeys(str(r["track"]) for r in records))
+    if len(tracks) > 1:
+        raise ValueError(f"{file}: records mix tracks {tracks}; analyse one track per run folder")
+
+
 def _number(value: Any) -> float:
     """A float, NaN for missing or non-numeric values (JSON null, strings)."""
     try:
@@ -49,13 +114,15 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
     params = record.get("params") or {}
     row: dict[str, Any] = {
         "study": record.get("study"),
-        "arm": record.get("arm") or record.get("method"),
+        "arm": record.get("arm"),
         "method": record.get("method") or params.get("method.name"),
+        "track": str(record.get("track")),
+        "role": record.get("role"),
+        "knobs": tuple(record.get("knobs") or ()),
         "trial": record.get("trial"),
         "state": record.get("state"),
         "error": record.get("error"),
         "t0": _number(params.get("method.t0")),
-        "steps": _number(params.get("method.steps")),
         "pairing": params.get("refiner.pairing"),
         "n_samples": record.get("n_samples"),
         "seed": record.get("seed"),
@@ -83,47 +150,33 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def read_records(run_dir: str | Path) -> list[dict[str, Any]]:
-    """Parse ``RUN_DIR/trials.jsonl``; blank lines are skipped, a bad line is an error."""
-    path = Path(run_dir) / TRIALS_FILE
-    if not path.is_file():
-        raise FileNotFoundError(f"no {TRIALS_FILE} in run folder {Path(run_dir)} (expected {path})")
-    records = []
-    with path.open(encoding="utf-8") as handle:
-        for lineno, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ValueError(f"{path}:{lineno}: malformed JSON ({err.msg})") from None
-            if not isinstance(record, dict):
-                raise ValueError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
-                )
-            if not (record.get("arm") or record.get("method")):
-                raise ValueError(f"{path}:{lineno}: record has neither 'arm' nor 'method'")
-            records.append(record)
-    if not records:
-        raise ValueError(f"{path}: no trials recorded")
-    return records
+def _metric_info(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Union of the records' ``metric_info`` (first declaration wins), in first-seen order."""
+    info: dict[str, dict[str, Any]] = {}
+    for r in records:
+        for name, entry in (r.get("metric_info") or {}).items():
+            if isinstance(entry, dict):
+                info.setdefault(name, dict(entry))
+    return info
 
 
 def load_trials(run_dir: str | Path) -> pd.DataFrame:
     """One row per (arm, trial), in file order.
 
-    Columns: ``arm, method, trial, state, t0, steps, pairing`` and one column per cost axis
-    (``nfe``, ``wallclock`` in seconds per sample, ``flops`` per sample), then ``q.<metric>``,
+    Columns: ``arm, method, track, role, knobs`` (a tuple of params keys), ``trial, state,
+    t0`` (``params["method.t0"]``), ``pairing`` and one column per cost axis (``nfe``,
+    ``wallclock`` in seconds per sample, ``flops`` per sample), then ``q.<metric>``,
     ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``.
-    ``features`` holds the record's feature-net dict (image trials: the classifier whose
-    features FID/KID are computed on), None where the record has none (toy trials);
-    ``text_eval`` likewise the evaluator LM behind gen PPL (text trials).
-    Missing numbers are NaN. A repeated (arm, trial) keeps the last record, with a warning.
-    ``df.attrs["metrics"]`` lists the quality metrics in the first COMPLETE record's order.
+    ``features`` holds the record's feature-net dict (image trials), ``text_eval`` the
+    evaluator LM (text trials); None where a record has none. Missing numbers are NaN.
+    A repeated (arm, trial) keeps the last record, with a warning. ``df.attrs`` holds
+    ``metrics`` (the first COMPLETE record's order), ``metric_info`` and ``track``.
+    Records without ``track``/``role`` (older wsbench) are refused with a ``ValueError``.
     """
+    path = Path(run_dir) / TRIALS_FILE
     records = read_records(run_dir)
-    rows = [_flatten(r) for r in records]
-    frame = pd.DataFrame(rows)
+    check_records(records, path)
+    frame = pd.DataFrame([_flatten(r) for r in records])
     key = ["arm", "trial"]
     duplicated = frame.duplicated(subset=key, keep="last")
     if duplicated.any():
@@ -146,6 +199,8 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     complete = [r for r in records if r.get("state") == "COMPLETE" and r.get("quality")]
     first_quality = complete[0]["quality"] if complete else {}
     frame.attrs["metrics"] = [k for k in first_quality if not k.endswith("_ci")]
+    frame.attrs["metric_info"] = _metric_info(records)
+    frame.attrs["track"] = str(records[0]["track"])
     return frame
 
 
@@ -154,6 +209,11 @@ def metrics_of(frame: pd.DataFrame) -> list[str]:
     found = [c[2:] for c in frame.columns if c.startswith("q.") and not c.endswith(("_lo", "_hi"))]
     ordered = [m for m in frame.attrs.get("metrics", []) if m in found]
     return ordered + [m for m in found if m not in ordered]
+
+
+def higher_is_better(frame: pd.DataFrame, metric: str) -> bool:
+    """What the track declared for ``metric`` (``metric_info``); False when undeclared."""
+    return bool((frame.attrs.get("metric_info", {}).get(metric) or {}).get("higher_is_better"))
 
 
 def default_metric(frame: pd.DataFrame) -> str:
@@ -175,6 +235,35 @@ def complete_trials(frame: pd.DataFrame) -> pd.DataFrame:
 def arm_order(frame: pd.DataFrame) -> list[str]:
     """Arms in the order they first appear in trials.jsonl (stable labels and colours)."""
     return list(dict.fromkeys(frame["arm"].tolist()))
+
+
+def arm_roles(frame: pd.DataFrame) -> dict[str, str]:
+    """``{arm: role}`` from each arm's first record."""
+    firsts = frame.drop_duplicates("arm")
+    return dict(zip(firsts["arm"], firsts["role"], strict=True))
+
+
+def arm_knobs(frame: pd.DataFrame) -> dict[str, list[str]]:
+    """``{arm: knobs}``: the union of the arm's records' ``knobs``, in first-seen order."""
+    out: dict[str, list[str]] = {}
+    for arm, knobs in zip(frame["arm"], frame["knobs"], strict=True):
+        out.setdefault(arm, [])
+        out[arm] += [k for k in knobs if k not in out[arm]]
+    return out
+
+
+def knob_columns(frame: pd.DataFrame) -> list[str]:
+    """The union of every arm's knobs (one table column each), in first-seen order, except
+    that a knob new to the union goes before the knobs its arm lists after it: noise_start's
+    ``[steps, solver]`` then warm_start's ``[t0, steps, solver]`` give ``[t0, steps, solver]``."""
+    columns: list[str] = []
+    for knobs in arm_knobs(frame).values():
+        for i, knob in enumerate(knobs):
+            if knob in columns:
+                continue
+            later = [columns.index(k) for k in knobs[i + 1 :] if k in columns]
+            columns.insert(min(later) if later else len(columns), knob)
+    return columns
 
 
 # The fields of a record's ``features`` dict that identify the feature net, in display order.
@@ -210,17 +299,11 @@ def distinct_dicts(
 
 
 def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The distinct feature nets (``features`` dicts) found in the trials, in first-seen order.
-
-    Each entry is the record's dict (``FEATURE_FIELDS`` first, then any other keys) plus
-    ``arms`` (the arms whose trials used it) and ``n_trials``. Empty when no trial carries
-    ``features`` (toy runs). More than one entry means the trials mix feature nets (e.g. a
-    retrained classifier with a different weights hash): their FID/KID are not comparable.
-    """
+    """The distinct feature nets (``features`` dicts) of the trials, in first-seen order; more
+    than one means the trials mix feature nets and their FID/KID are not comparable."""
     return distinct_dicts(frame, "features", FEATURE_FIELDS)
 
 
 def text_evaluators(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The distinct evaluator LMs (``text_eval`` dicts) of text trials, like ``feature_nets``:
-    more than one entry means their gen PPL values are not comparable."""
+    """The distinct evaluator LMs (``text_eval`` dicts), like ``feature_nets``."""
     return distinct_dicts(frame, "text_eval", TEXT_EVAL_FIELDS)

@@ -1,10 +1,19 @@
-"""Markdown and LaTeX tables of fronts and speed-ups, written by hand (no jinja2/tabulate)."""
+"""Markdown and LaTeX tables of fronts and speed-ups, written by hand (no jinja2/tabulate).
+
+The front table has one column per knob the arms declare (``knobs`` in the records: the
+union over arms, first-seen order, "—" where an arm lacks one), so a new method's knob shows
+without touching this file. Extra metric columns (e.g. text diversity) come from the track's
+renderer.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+
+import pandas as pd
 
 # One pass over characters, so the braces added for [ and ] are not escaped again.
 _LATEX_ESCAPES = {
@@ -77,13 +86,42 @@ def fmt_quality(value: Any, lo: Any = None, hi: Any = None) -> str:
     return text
 
 
-def named_label(base: str, nets: list[dict], *, kind: str, suffix: str = "") -> str:
-    """`base (name[ suffix])` naming the net(s) a metric was computed with, e.g. "FID
-    (digits-classifier features)"; flags a mix of nets and says when none was recorded."""
-    names = list(dict.fromkeys(str(n.get("name") or "unnamed") for n in nets))
-    if not names:
-        return f"{base} ({kind} not recorded)"
-    text = f"{base} ({' / '.join(names)}{suffix}"
-    if len(nets) > 1:
-        text += f"; MIXED: {len(nets)} different {kind}s"
-    return text + ")"
+def fmt_knob(value: Any) -> str:
+    """A knob's value: numbers compactly, anything else as text; "—" when missing."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    return fmt_number(value)
+
+
+def knob_header(knob: str) -> str:
+    """``method.t0`` -> ``t0``; other namespaces keep their prefix (``drafter.order``)."""
+    return knob.removeprefix("method.")
+
+
+def knob_cells(row: pd.Series, knobs: list[str], declared: list[str]) -> list[str]:
+    """One cell per knob column: the trial's ``params`` value where its arm declares the knob."""
+    return [fmt_knob(row.get(f"param.{k}")) if k in declared else "—" for k in knobs]
+
+
+def metric_cells(row: Any, metrics: list[str]) -> list[str]:
+    """``value [lo, hi]`` of each metric of one trial (a flattened row)."""
+    return [
+        fmt_quality(row.get(f"q.{m}"), row.get(f"q.{m}_lo"), row.get(f"q.{m}_hi")) for m in metrics
+    ]
+
+
+def write_table(
+    out: Path, name: str, headers, rows, caption: str, note: str | None = None
+) -> list[Path]:
+    """``name.md`` (``note`` as a line under the table) and ``name.tex`` (``note`` appended
+    to the caption). Returns both paths."""
+    paths = [out / f"{name}.md", out / f"{name}.tex"]
+    markdown = markdown_table(headers, rows)
+    if note:
+        markdown += f"\n{note}\n"
+        caption = f"{caption}. {note}"
+    paths[0].write_text(markdown, encoding="utf-8")
+    paths[1].write_text(latex_table(headers, rows, caption), encoding="utf-8")
+    return paths

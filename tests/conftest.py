@@ -28,3 +28,25 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def smoke_runs(tmp_path_factory):
+    """``{"points" | "images" | "text": run folder}``: the smoke sweeps' real output, run once
+    per session (a few seconds each). Copy a folder (``analysis_runs.copy_run``) before
+    writing into it."""
+    from analysis_runs import missing_fields, run_smoke_sweeps
+
+    reuse = os.environ.get("WSBENCH_TEST_SMOKE_RUNS")  # a folder of finished smoke runs
+    if reuse:
+        from pathlib import Path
+
+        from analysis_runs import SMOKE_EXPERIMENTS
+
+        runs = {t: Path(reuse) / e for t, e in SMOKE_EXPERIMENTS.items()}
+    else:
+        runs = run_smoke_sweeps(tmp_path_factory.mktemp("smoke-runs"))
+    missing = missing_fields(runs["points"])
+    if missing:  # analysis refuses such records: say so once instead of in every test
+        pytest.fail(f"the smoke sweep's records lack {missing}; analysis needs them")
+    return runs

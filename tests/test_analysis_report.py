@@ -1,16 +1,18 @@
-"""write_report on a synthetic run folder whose speed-ups are computed by hand.
+"""write_report on points runs: the smoke sweep's real run folder, and hand-computed speed-ups
+on copies of its records whose values are set by hand.
 
-Qualities are dyadic (0.078125 = 5/64, ...) so target sums are exact in floating point.
-Hand computation, sliced-W2 ("sw2"), NFE axis:
-- noise_start[ind] (primary): best 0.0625, CI [0.046875, 0.078125] -> target 0.078125,
+Hand computation (qualities dyadic, 0.078125 = 5/64, so target sums are exact), sliced W2
+("sw2"), NFE axis:
+- noise_start[indep] (primary): best 0.0625, CI [0.046875, 0.078125] -> target 0.078125,
   reached first at nfe 4 (0.078125, exactly on the target).
-- noise_start[ot]: best 0.046875, CI [0.0390625, 0.0546875] -> target 0.0546875, at nfe 4.
-- warm: vs ind, nfe 1 already meets 0.078125 -> "≥ 4.0x"; vs ot, nfe 2 (0.046875) -> 2.0x.
-- ot vs ind: nfe 2 (0.0625) -> 2.0x; ind vs ot: best 0.0625 > 0.0546875 -> never reaches.
+- noise_start[ot] (a copy of the baseline with OT pairing): best 0.046875, CI [0.0390625,
+  0.0546875] -> target 0.0546875, at nfe 4.
+- warm: vs indep, nfe 1 already meets 0.078125 -> "≥ 4.0x"; vs ot, nfe 2 (0.046875) -> 2.0x.
+- ot vs indep: nfe 2 (0.0625) -> 2.0x; indep vs ot: best 0.0625 > 0.0546875 -> never reaches.
 - drafter: 0.375 -> never reaches both.
-Wall-clock (per sample, n = 1000): baselines 0.5 s x nfe, warm 0.5 s x nfe + 0.25 s.
-- warm vs ind: 0.002 / 0.00075 at its cheapest trial -> "≥ 2.7x"; vs ot: 0.002 / 0.00125
-  (its only trial under 0.0546875) -> 1.6x.
+Wall-clock (per sample): baselines 0.5 s x nfe, warm 0.5 s x nfe + 0.25 s, over n samples.
+- warm vs indep: 2 / 0.75 at its cheapest trial -> "≥ 2.7x"; vs ot: 2 / 1.25 (its only trial
+  under 0.0546875) -> 1.6x.
 """
 
 import json
@@ -18,15 +20,22 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from analysis import format_summary_table, write_report
-
-IND, OT, WARM, DRAFT = (
-    "noise_start[ind]",
-    "noise_start[ot]",
-    "warm_start[gmm,noised,ot]",
-    "drafter_only[gmm]",
+from analysis_runs import (
+    clone,
+    copy_run,
+    failed,
+    md_cells,
+    md_rows,
+    of_arm,
+    png_size,
+    records,
+    write_records,
 )
+
+from analysis import format_summary_table, pareto_front, write_report
+
+IND, OT = "noise_start[indep]", "noise_start[ot]"
+WARM, DRAFT = "warm_start[gmm4]", "drafter_only[gmm4]"
 FLOOR = 0.0078125
 
 
@@ -35,117 +44,185 @@ def _mpl_config(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("MPLCONFIGDIR", str(tmp_path_factory.mktemp("mpl")))
 
 
-def _record(
-    arm,
-    method,
-    trial,
-    nfe,
-    sw2,
-    *,
-    pairing="independent",
-    t0=None,
-    ci=None,
-    drafter_s=0.0,
-    with_samples=True,
-):
-    params = {"method.name": method, "refiner.pairing": pairing, "method.steps": max(nfe, 1)}
-    if t0 is not None:
-        params["method.t0"] = t0
-    lo, hi = ci or (sw2 - 0.01, sw2 + 0.01)
-    return {
-        "study": "synthetic",
-        "arm": arm,
-        "trial": trial,
-        "state": "COMPLETE",
-        "method": method,
-        "params": params,
-        "quality": {"sw2": sw2, "sw2_ci": [lo, hi], "energy": 2 * sw2, "energy_ci": [0, 4 * sw2]},
-        "reference_floor": {"sw2": FLOOR, "energy": 0.001},
-        "cost": {"nfe": nfe, "flops": 100.0 * nfe + 1, "wallclock_s": 0.5 * nfe + drafter_s},
-        "n_samples": 1000,
-        "seed": 0,
-        "samples_path": f"samples/{arm}/{trial}.npy" if with_samples else None,
-        "drafts_path": f"samples/{arm}/{trial}.drafts.npy" if with_samples and t0 else None,
-    }
+def make_run(real: Path, dest: Path, *, with_samples: bool = True) -> Path:
+    """Four arms (two baselines, a warm arm with a t0 sweep, a drafter) and one failed trial,
+    each record a copy of one the smoke sweep wrote, with hand-set values."""
+    run = copy_run(real, dest)
+    recs = records(run)
+    base, warm, draft = (of_arm(recs, arm)[0] for arm in (IND, WARM, DRAFT))
 
+    def rec(template, arm, trial, nfe, sw2, *, ci=None, t0=None, drafter_s=0.0, pairing=None):
+        params = {"method.steps": max(nfe, 1)} if "method.steps" in template["knobs"] else {}
+        if t0 is not None:
+            params["method.t0"] = t0
+        if pairing:
+            params["refiner.pairing"] = pairing
+        lo, hi = ci or (sw2 - 0.01, sw2 + 0.01)
+        out = clone(template, arm=arm, trial=trial, params=params)
+        out["quality"].update(sw2=sw2, sw2_ci=[lo, hi], energy=2 * sw2, energy_ci=[0, 4 * sw2])
+        out["reference_floor"].update(sw2=FLOOR, energy=0.001)
+        out["cost"].update(nfe=nfe, flops=100.0 * nfe + 1, wallclock_s=0.5 * nfe + drafter_s)
+        if not with_samples:
+            out["samples_path"] = out["drafts_path"] = None
+        return out
 
-def make_run(root: Path, *, with_samples: bool = True) -> Path:
-    """Four arms (two baselines, a warm arm with a t0 sweep, a drafter) and one failed trial."""
-    s = {"with_samples": with_samples}
-    records = [
-        _record(IND, "noise_start", 0, 1, 0.5, **s),
-        _record(IND, "noise_start", 1, 2, 0.25, **s),
-        _record(IND, "noise_start", 2, 4, 0.078125, **s),
-        _record(IND, "noise_start", 3, 8, 0.0625, ci=(0.046875, 0.078125), **s),
-        _record(OT, "noise_start", 0, 1, 0.125, pairing="minibatch_ot", **s),
-        _record(OT, "noise_start", 1, 2, 0.0625, pairing="minibatch_ot", **s),
-        _record(
-            OT,
-            "noise_start",
-            2,
-            4,
-            0.046875,
-            pairing="minibatch_ot",
-            ci=(0.0390625, 0.0546875),
-            **s,
-        ),
-        _record(WARM, "warm_start", 0, 1, 0.25, t0=0.5, drafter_s=0.25, **s),
-        _record(WARM, "warm_start", 1, 2, 0.046875, t0=0.5, drafter_s=0.25, **s),
-        _record(WARM, "warm_start", 2, 1, 0.0703125, t0=0.8, drafter_s=0.25, **s),
-        _record(WARM, "warm_start", 3, 2, 0.0625, t0=0.8, drafter_s=0.25, **s),
-        {
-            "study": "synthetic",
-            "arm": WARM,
-            "trial": 4,
-            "state": "FAIL",
-            "method": "warm_start",
-            "params": {"method.t0": 0.9},
-            "error": "NaN loss",
-        },
-        _record(DRAFT, "drafter_only", 0, 0, 0.375, drafter_s=0.25, **s),
-    ]
-    root.mkdir(parents=True, exist_ok=True)
-    (root / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    if with_samples:
-        rng = np.random.default_rng(0)
-        np.save(root / "reference.npy", rng.normal(size=(64, 2)).astype(np.float32))
-        for r in records:
-            for key in ("samples_path", "drafts_path"):
-                if r.get(key):
-                    (root / r[key]).parent.mkdir(parents=True, exist_ok=True)
-                    np.save(root / r[key], rng.normal(size=(40, 2)).astype(np.float32))
-    return root
+    ot = {"pairing": "minibatch_ot"}
+    write_records(run, [
+        rec(base, IND, 0, 1, 0.5),
+        rec(base, IND, 1, 2, 0.25),
+        rec(base, IND, 2, 4, 0.078125),
+        rec(base, IND, 3, 8, 0.0625, ci=(0.046875, 0.078125)),
+        rec(base, OT, 0, 1, 0.125, **ot),
+        rec(base, OT, 1, 2, 0.0625, **ot),
+        rec(base, OT, 2, 4, 0.046875, ci=(0.0390625, 0.0546875), **ot),
+        rec(warm, WARM, 0, 1, 0.25, t0=0.5, drafter_s=0.25),
+        rec(warm, WARM, 1, 2, 0.046875, t0=0.5, drafter_s=0.25),
+        rec(warm, WARM, 2, 1, 0.0703125, t0=0.8, drafter_s=0.25),
+        rec(warm, WARM, 3, 2, 0.0625, t0=0.8, drafter_s=0.25),
+        failed(clone(warm, params={"method.t0": 0.9}), trial=4, error="NaN loss"),
+        rec(draft, DRAFT, 0, 0, 0.375, drafter_s=0.25),
+    ])  # fmt: skip
+    if not with_samples:
+        (run / "reference.npy").unlink()
+    return run
 
 
 FIGURES = ["front_nfe", "front_wallclock", "speedup_vs_t0", "samples"]
 TABLES = ["front", "speedup"]
 
 
-def test_report_files_and_summary_values(tmp_path):
-    run = make_run(tmp_path / "run")
+def _no_nan(token):
+    raise AssertionError(f"non-strict JSON constant {token}")
+
+
+def test_real_points_run_report(smoke_runs, tmp_path):
+    run = copy_run(smoke_runs["points"], tmp_path / "run")
+    recs = records(run)
     summary = write_report(run)
     out = run / "report"
     expected = {f"{f}.{ext}" for f in FIGURES for ext in ("png", "pdf")}
     expected |= {f"{t}.{ext}" for t in TABLES for ext in ("md", "tex")} | {"summary.json"}
-    assert expected <= {p.name for p in out.iterdir()}
+    assert set(summary["files"]) == expected
     assert all((out / name).stat().st_size > 0 for name in expected)
-    assert (out / "front_nfe.png").read_bytes()[:4] == b"\x89PNG"
     assert (out / "samples.pdf").read_bytes()[:4] == b"%PDF"
+    assert json.loads((out / "summary.json").read_text(), parse_constant=_no_nan) == summary
 
-    # The file on disk is strict JSON and equals the returned dict.
-    def no_nan(token):
-        raise AssertionError(f"non-strict JSON constant {token}")
+    assert (summary["track"], summary["study"], summary["cost_axis"]) == ("points", "smoke", "nfe")
+    assert summary["metric"] == recs[0]["primary_metric"]
+    assert summary["metric_label"] == recs[0]["metric_info"][summary["metric"]]["label"]
+    assert summary["baseline"] == IND and summary["baselines"] == [IND]
+    assert summary["roles"] == {IND: "baseline", WARM: "method", DRAFT: "drafter"}
+    assert summary["features"] == [] and summary["text_eval"] == []
+    assert not (out / "grids").exists()
+    # Each arm's front is the Pareto front of its records' (nfe, quality) points.
+    metric = summary["metric"]
+    for arm, front in summary["front"].items():
+        points = [(r["cost"]["nfe"], r["quality"][metric]) for r in of_arm(recs, arm)]
+        idx = pareto_front([p[0] for p in points], [p[1] for p in points])
+        assert front == [list(points[i]) for i in idx]
+    assert set(summary["speedup_at_iso_quality"][IND]) == {WARM, DRAFT}
+    # Samples: reference row + one row per arm, two panels each, 6 in x 2.8 in per row.
+    assert png_size(out / "samples.png") == (900, round(4 * 2.8 * 150))
+    md = (out / "front.md").read_text()
+    knobs = [k.removeprefix("method.") for k in summary["knobs"]]
+    assert md_rows(md)[0] == ["arm", "NFE per sample", f"{metric} [CI]", *knobs, "trial"]
+    assert knobs[:2] == ["t0", "steps"]
+    assert "Feature net" not in md and md.endswith("|\n")
+    assert "Feature net" not in format_summary_table(summary)
 
-    assert json.loads((out / "summary.json").read_text(), parse_constant=no_nan) == summary
 
-    assert (summary["study"], summary["metric"], summary["cost_axis"]) == (
-        "synthetic",
-        "sw2",
-        "nfe",
-    )
-    assert summary["metric_label"] == "sliced W2"
+def test_speedup_vs_t0_has_only_method_arms_with_a_t0_knob(smoke_runs, tmp_path):
+    run = copy_run(smoke_runs["points"], tmp_path / "run")
+    recs = records(run)
+    assert {r["arm"]: r["params"]["method.t0"] for r in recs if r["arm"] != WARM} == {
+        IND: 0.0, DRAFT: 1.0
+    }  # fmt: skip
+    by_t0 = write_report(run)["speedup_vs_t0"]
+    assert list(by_t0) == [WARM]  # not the baseline (t0 = 0), not the drafter (t0 = 1)
+    t0s = sorted({r["params"]["method.t0"] for r in of_arm(recs, WARM)})
+    assert [p["t0"] for p in by_t0[WARM]] == t0s == [0.5, 0.8]
+    # Role decides, not the knob list: a baseline declaring t0 stays out; a method arm that
+    # does not declare t0 (its t0 is fixed) stays out too.
+    edited = []
+    for r in recs:
+        if r["arm"] == IND:
+            r = clone(r, knobs=["method.t0", *r["knobs"]])
+        edited.append(r)
+    second = [
+        clone(r, arm="warm_start[fixed t0]", knobs=["method.steps"]) for r in of_arm(recs, WARM)
+    ]
+    write_records(run, edited + second)
+    assert list(write_report(run)["speedup_vs_t0"]) == [WARM]
+
+
+def test_a_declared_knob_is_a_table_column(smoke_runs, tmp_path):
+    # A plugin-like method knob: declared in the records' knobs, it gets its own column.
+    run = copy_run(smoke_runs["points"], tmp_path / "run")
+    recs = records(run)
+    for i, r in enumerate(recs):
+        if r["arm"] == WARM:
+            recs[i] = clone(r, params={"method.gamma": 0.25 * (1 + r["trial"] % 2)},
+                            knobs=[*r["knobs"], "method.gamma"])  # fmt: skip
+    summary = write_report(write_records(run, recs))
+    assert summary["knobs"][-1] == "method.gamma" and "method.gamma" in summary["arm_knobs"][WARM]
+    md = (run / "report" / "front.md").read_text()
+    rows = md_rows(md)
+    gamma = rows[0].index("gamma")
+    assert rows[0][gamma + 1 :] == ["trial"]
+    by_trial = {r["trial"]: r for r in of_arm(recs, WARM)}
+    for row in rows[2:]:
+        if row[0] == WARM:
+            assert float(row[gamma]) == by_trial[int(row[-1])]["params"]["method.gamma"]
+        else:
+            assert row[gamma] == "—"  # arms that do not declare the knob
+    assert set(md_cells(md, DRAFT)[3:-1]) == {"—"}  # drafter_only declares no knob
+    assert "gamma" in (run / "report" / "front.tex").read_text()
+
+
+def test_unknown_track_uses_the_generic_renderer(smoke_runs, tmp_path):
+    # A plugin's track: analysis has no renderer for it, so no sample figure, but everything
+    # else; its own metric (higher-is-better, with its own label) shows beside the front metric.
+    run = copy_run(smoke_runs["points"], tmp_path / "run")
+    recs = records(run)
+    for r in recs:
+        r["track"] = "my_plugin_track"
+        r["quality"]["coverage"], r["quality"]["coverage_ci"] = 0.5, [0.4, 0.6]
+        r["reference_floor"]["coverage"] = 0.9
+        r["metric_info"]["coverage"] = {"label": "mode coverage", "higher_is_better": True}
+        r["metric_info"]["sw2"] = {"label": "plugin W2", "higher_is_better": False}
+    summary = write_report(write_records(run, recs), metric="sw2")
+    out = run / "report"
+    assert summary["track"] == "my_plugin_track" and summary["metric_label"] == "plugin W2"
+    assert summary["diversity_metrics"] == ["coverage"]
+    names = set(summary["files"])
+    assert {"summary.json", "front.md", "front.tex", "speedup.md", "speedup.tex"} <= names
+    assert {"front_nfe.png", "front_wallclock.pdf", "speedup_vs_t0.png"} <= names
+    assert not any(n.startswith(("samples", "grids/")) for n in names)
+    assert not (out / "samples.png").exists()
+    front = (out / "front.md").read_text()
+    assert md_rows(front)[0][:4] == ["arm", "NFE per sample", "sw2 [CI]", "mode coverage [CI]"]
+    floor = md_cells(front, "reference floor")
+    assert floor[:2] == ["reference floor", "—"] and floor[3] == "0.9"
+    assert float(floor[2]) == pytest.approx(recs[0]["reference_floor"]["sw2"], rel=1e-3)
+    speed = (out / "speedup.md").read_text()
+    assert "mode coverage at best [CI]" in speed.splitlines()[0]
+    assert "mode coverage at best" in format_summary_table(summary)
+    with pytest.raises(ValueError, match="metric='coverage' is higher-is-better"):
+        write_report(run, metric="coverage")
+
+
+def test_report_files_and_summary_values(smoke_runs, tmp_path):
+    run = make_run(smoke_runs["points"], tmp_path / "run")
+    n = records(run)[0]["n_samples"]
+    summary = write_report(run, metric="sw2")
+    out = run / "report"
+    assert json.loads((out / "summary.json").read_text(), parse_constant=_no_nan) == summary
+    assert (summary["metric"], summary["cost_axis"]) == ("sw2", "nfe")
+    assert summary["metric_label"] == records(run)[0]["metric_info"]["sw2"]["label"]
     assert summary["baseline"] == IND and summary["baselines"] == [IND, OT]
-    assert summary["reference_floor"] == {"sw2": FLOOR, "energy": 0.001}
+    assert (
+        summary["reference_floor"]["sw2"] == FLOOR and summary["reference_floor"]["energy"] == 0.001
+    )
     assert summary["front"] == {
         IND: [[1, 0.5], [2, 0.25], [4, 0.078125], [8, 0.0625]],
         OT: [[1, 0.125], [2, 0.0625], [4, 0.046875]],
@@ -154,7 +231,7 @@ def test_report_files_and_summary_values(tmp_path):
     }
     assert summary["fronts_by_axis"]["nfe"] == summary["front"]
     np.testing.assert_allclose(
-        summary["fronts_by_axis"]["wallclock"][WARM], [[0.00075, 0.0703125], [0.00125, 0.046875]]
+        summary["fronts_by_axis"]["wallclock"][WARM], [[0.75 / n, 0.0703125], [1.25 / n, 0.046875]]
     )
     assert summary["n_trials"] == {IND: 4, OT: 3, WARM: 5, DRAFT: 1}
     assert summary["n_failed"] == {IND: 0, OT: 0, WARM: 1, DRAFT: 0}
@@ -183,7 +260,7 @@ def test_report_files_and_summary_values(tmp_path):
 
     wall = summary["speedup_by_axis"]["wallclock"][IND]
     assert wall[WARM]["status"] == "lower_bound" and wall[WARM]["text"] == "≥ 2.7x"
-    assert wall[WARM]["value"] == pytest.approx(0.002 / 0.00075)
+    assert wall[WARM]["value"] == pytest.approx(2 / 0.75)
     assert wall[OT]["status"] == "ok" and wall[OT]["value"] == pytest.approx(2.0)
 
     by_t0 = summary["speedup_vs_t0"]
@@ -192,17 +269,18 @@ def test_report_files_and_summary_values(tmp_path):
         (0.5, "ok", 2.0),
         (0.8, "lower_bound", 4.0),
     ]
+    warm = of_arm(records(run), WARM)[0]
+    expected = {k: warm["params"][k] for k in warm["knobs"]} | {"method.t0": 0.5, "method.steps": 2}
+    assert summary["best_quality"][WARM]["knobs"] == expected
 
 
-def test_tables_markdown_and_latex(tmp_path):
-    run = make_run(tmp_path / "run")
-    write_report(run)
+def test_tables_markdown_and_latex(smoke_runs, tmp_path):
+    run = make_run(smoke_runs["points"], tmp_path / "run")
+    write_report(run, metric="sw2")
     md = (run / "report" / "speedup.md").read_text()
     header = md.splitlines()[0]
-    assert "vs noise_start[ind] (NFE)" in header and "vs noise_start[ot] (wall-clock)" in header
-    warm_row = next(line for line in md.splitlines() if line.startswith(f"| {WARM} |"))
-    cells = [c.strip() for c in warm_row.strip("|").split("|")]
-    assert cells == [
+    assert "vs noise_start[indep] (NFE)" in header and "vs noise_start[ot] (wall-clock)" in header
+    assert md_cells(md, WARM) == [
         WARM,
         "0.04688 [0.03687, 0.05688]",
         "0.007812",
@@ -211,21 +289,29 @@ def test_tables_markdown_and_latex(tmp_path):
         "2.0x",
         "1.6x",
     ]
+    assert md_cells(md, IND)[3:5] == ["baseline", "baseline"]
     tex = (run / "report" / "speedup.tex").read_text()
-    assert r"warm\_start{[}gmm,noised,ot{]}" in tex and r"$\geq$ 4.0x" in tex
+    assert r"warm\_start{[}gmm4{]}" in tex and r"$\geq$ 4.0x" in tex
     assert "\\toprule" in tex and tex.count(r"\\") == 1 + 4  # header + one row per arm
-    front_md = (run / "report" / "front.md").read_text().splitlines()
-    assert len(front_md) == 2 + 4 + 3 + 2 + 1  # header, separator, front points per arm
-    assert f"| {WARM} | 1 | 0.07031 [0.06031, 0.08031] | 0.8 | 1 | 2 |" in front_md
+    front = md_rows((run / "report" / "front.md").read_text())
+    assert len(front) == 2 + 4 + 3 + 2 + 1  # header, separator, front points per arm
+    assert front[0][:5] == ["arm", "NFE per sample", "sw2 [CI]", "t0", "steps"]
+    rows = {(r[0], r[-1]): r for r in front[2:]}
+    assert rows[WARM, "2"][:5] == [WARM, "1", "0.07031 [0.06031, 0.08031]", "0.8", "1"]
+    assert rows[IND, "0"][:5] == [IND, "1", "0.5 [0.49, 0.51]", "—", "1"]  # no t0 knob
+    assert rows[DRAFT, "0"][:3] == [DRAFT, "0", "0.375 [0.365, 0.385]"]
+    assert set(rows[DRAFT, "0"][3:-1]) == {"—"}
+    solver = front[0].index("solver")
+    assert rows[WARM, "2"][solver] == of_arm(records(run), WARM)[0]["params"]["method.solver"]
 
 
-def test_metric_and_axis_choice_and_missing_samples(tmp_path):
-    run = make_run(tmp_path / "run", with_samples=False)
+def test_metric_and_axis_choice_and_missing_samples(smoke_runs, tmp_path):
+    run = make_run(smoke_runs["points"], tmp_path / "run", with_samples=False)
     summary = write_report(run, metric="energy", cost_axis="wallclock", out=tmp_path / "elsewhere")
     assert summary["metric"] == "energy" and summary["cost_axis"] == "wallclock"
     assert (tmp_path / "elsewhere" / "samples.png").is_file()
     assert not (run / "report").exists()
-    # energy = 2 sw2 with CI [0, 4 sw2]: the ind target is 0.125 + 0.125 = 0.25.
+    # energy = 2 sw2 with CI [0, 4 sw2]: the indep target is 0.125 + 0.125 = 0.25.
     assert summary["speedup_at_iso_quality"][IND][WARM]["target"] == 0.25
     assert summary["speedup_by_axis"].keys() == {"nfe", "wallclock"}
     with pytest.raises(ValueError, match="metric='fid' is not in the trials"):
@@ -234,10 +320,12 @@ def test_metric_and_axis_choice_and_missing_samples(tmp_path):
         write_report(run, cost_axis="joules")
 
 
-def test_format_summary_table(tmp_path):
-    text = format_summary_table(write_report(make_run(tmp_path / "run")))
+def test_format_summary_table(smoke_runs, tmp_path):
+    text = format_summary_table(
+        write_report(make_run(smoke_runs["points"], tmp_path / "run"), metric="sw2")
+    )
     lines = text.splitlines()
-    assert lines[0] == "synthetic: sw2, speed-up vs noise_start[ind]"
+    assert lines[0] == f"smoke: sw2, speed-up vs {IND}"
     rows = {line.split()[0]: line.split() for line in lines[3:]}
     assert rows[WARM] == [WARM, "0.04688", "1", "≥", "4.0x", "≥", "2.7x"]
     assert rows[IND] == [IND, "0.0625", "4", "baseline", "baseline"]

@@ -1,13 +1,17 @@
-"""Speed-up at iso-quality (DESIGN.md, "Speed-up at iso-quality").
+"""Pareto fronts and speed-up at iso-quality (DESIGN.md, "Speed-up at iso-quality").
 
-target = the baseline's best quality + the half-width of that trial's CI. Each side's cost
-is read off its own measured points: the cheapest trial whose quality is at or below the
-target. No interpolation, no extrapolation; the edge cases are words, not numbers.
+Fronts: (cost, quality) points, both minimised. Speed-up: target = the baseline's best
+quality + the half-width of that trial's CI. Each side's cost is read off its own measured
+points: the cheapest trial whose quality is at or below the target. No interpolation, no
+extrapolation; the edge cases are words, not numbers. Baselines are the arms whose records
+say ``role: baseline``; the speed-up-vs-t0 curve covers the arms with role ``method`` that
+declare ``method.t0`` among their knobs.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,7 +19,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from analysis.load import COST_AXES, arm_order, complete_trials
+from analysis.load import COST_AXES, arm_knobs, arm_order, arm_roles, complete_trials
 
 NEVER_REACHES = "never_reaches"
 DRAFTER_SUFFICES = "drafter_suffices"
@@ -153,23 +157,26 @@ def iso_quality_speedup(baseline: Points, method: Points) -> dict[str, Any]:
     return _result(OK, value, f"{value:.1f}x", **common)
 
 
-# Methods that start from pure noise: the baselines every other arm is compared with
-# (``masked_dfm``: the text track's discrete flow matching from an all-mask sequence).
-BASELINE_METHODS = ("noise_start", "masked_dfm")
-
-
 def baseline_arms(trials: pd.DataFrame) -> tuple[str | None, list[str]]:
-    """(primary baseline, all baselines): the arms of a ``BASELINE_METHODS`` method; primary =
-    independent pairing where recorded, else the first such arm."""
+    """(primary baseline, all baselines): the arms whose records have role ``baseline``;
+    primary = the first with ``refiner.pairing == "independent"``, else the first."""
+    roles = arm_roles(trials)
     firsts = trials.drop_duplicates("arm").set_index("arm")
-    baselines = [a for a in arm_order(trials) if firsts.at[a, "method"] in BASELINE_METHODS]
+    baselines = [a for a in arm_order(trials) if roles[a] == "baseline"]
     independent = [a for a in baselines if firsts.at[a, "pairing"] == "independent"]
     primary = independent[0] if independent else (baselines[0] if baselines else None)
     return primary, baselines
 
 
+def t0_arms(trials: pd.DataFrame) -> list[str]:
+    """Arms with role ``method`` whose knobs include ``method.t0`` (never baselines or
+    drafters, whose t0 is fixed): the arms of the speed-up-vs-t0 figure."""
+    roles, knobs = arm_roles(trials), arm_knobs(trials)
+    return [a for a in arm_order(trials) if roles[a] == "method" and "method.t0" in knobs[a]]
+
+
 def speedups(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, dict[str, Any]]:
-    """``{baseline_arm: {arm: result}}`` for every noise_start baseline and every other arm."""
+    """``{baseline_arm: {arm: result}}`` for every baseline (role ``baseline``) and every other arm."""
     _, baselines = baseline_arms(trials)
     by_arm = {
         arm: points_for(trials.loc[trials["arm"] == arm], metric, cost_axis)
@@ -188,12 +195,12 @@ def speedups(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, dic
 def speedup_vs_t0(
     trials: pd.DataFrame, metric: str, cost_axis: str, baseline: str
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per arm with a ``method.t0`` knob: the speed-up vs ``baseline`` using only the trials at
-    each t0, as ``{arm: [{"t0": t0, **result}, ...]}`` sorted by t0."""
+    """Per arm of ``t0_arms``: the speed-up vs ``baseline`` using only the trials at each t0
+    (``params["method.t0"]``), as ``{arm: [{"t0": t0, **result}, ...]}`` sorted by t0."""
     base = points_for(trials.loc[trials["arm"] == baseline], metric, cost_axis)
     out: dict[str, list[dict[str, Any]]] = {}
     done = complete_trials(trials)  # a t0 whose trials all failed gets no point at all
-    for arm in arm_order(trials):
+    for arm in t0_arms(trials):
         rows = done.loc[(done["arm"] == arm) & done["t0"].notna()]
         if arm == baseline or rows.empty:
             continue
@@ -202,3 +209,52 @@ def speedup_vs_t0(
             for t0, group in rows.groupby("t0", sort=True)
         ]
     return out
+
+
+def pareto_front(costs: Sequence[float], qualities: Sequence[float]) -> np.ndarray:
+    """Indices of the non-dominated points, sorted by increasing cost.
+
+    Both cost and quality (a distance) are minimised. A point is kept only if it is strictly
+    better in quality than every cheaper-or-equal point already kept, so among exact ties
+    (same cost and quality) only the lowest index survives, and at equal cost only the best
+    quality. Points with a NaN or infinite coordinate are ignored.
+
+    >>> pareto_front([1, 2, 3], [0.5, 0.6, 0.1]).tolist()
+    [0, 2]
+    """
+    cost = np.asarray(costs, dtype=float)
+    quality = np.asarray(qualities, dtype=float)
+    if cost.shape != quality.shape or cost.ndim != 1:
+        raise ValueError(
+            f"costs and qualities must be 1-D of equal length, got {cost.shape} and {quality.shape}"
+        )
+    finite = np.flatnonzero(np.isfinite(cost) & np.isfinite(quality))
+    # lexsort sorts by the last key first: cost, then quality, then index (deterministic ties).
+    order = finite[np.lexsort((finite, quality[finite], cost[finite]))]
+    front: list[int] = []
+    best = np.inf
+    for i in order:
+        if quality[i] < best:
+            front.append(int(i))
+            best = quality[i]
+    return np.asarray(front, dtype=int)
+
+
+def arm_fronts(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, pd.DataFrame]:
+    """Per arm, its COMPLETE trials on the (``cost_axis``, ``q.<metric>``) front, cheapest first.
+
+    Arms without a single finite point map to an empty frame (kept so tables list them).
+    """
+    done = complete_trials(trials)
+    fronts = {}
+    for arm in arm_order(trials):
+        rows = done.loc[done["arm"] == arm]
+        idx = (
+            pareto_front(
+                rows[cost_axis].to_numpy(dtype=float), rows[f"q.{metric}"].to_numpy(dtype=float)
+            )
+            if len(rows)
+            else []
+        )
+        fronts[arm] = rows.iloc[idx]
+    return fronts

@@ -1,0 +1,199 @@
+"""summary.json's content and the short terminal table printed after a sweep."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from analysis.fronts import arm_fronts, baseline_arms, speedup_vs_t0, speedups
+from analysis.labels import metric_label, metric_text, short_label, table_note
+from analysis.load import (
+    arm_knobs,
+    arm_order,
+    arm_roles,
+    complete_trials,
+    feature_nets,
+    higher_is_better,
+    knob_columns,
+    metrics_of,
+    text_evaluators,
+)
+from analysis.picks import best_and_cheapest
+from analysis.tables import fmt_number
+
+FIGURE_AXES = ("nfe", "wallclock")  # fronts and speed-ups are always given on these axes
+AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}
+
+
+def strict(value: Any) -> Any:
+    """Make a structure strict-JSON-safe: NaN/inf to None, numpy to Python, tuples to lists."""
+    if isinstance(value, dict):
+        return {str(k): strict(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [strict(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def diversity_metrics(trials: pd.DataFrame, metric: str) -> list[str]:
+    """The metrics the track declared higher-is-better (text: entropy, distinct-n), ``metric``
+    left out, in record order: reported beside the front metric, never ranked on."""
+    return [m for m in metrics_of(trials) if m != metric and higher_is_better(trials, m)]
+
+
+def _value(row: pd.Series, column: str) -> Any:
+    value = row.get(column)
+    return None if value is None or pd.isna(value) else float(value)
+
+
+def diversity_of(row: pd.Series, metrics: list[str]) -> dict[str, Any]:
+    """``{"entropy": v, "entropy_ci": [lo, hi], ...}`` of one trial (the record's format)."""
+    out: dict[str, Any] = {}
+    for m in metrics:
+        out[m] = _value(row, f"q.{m}")
+        out[f"{m}_ci"] = [_value(row, f"q.{m}_lo"), _value(row, f"q.{m}_hi")]
+    return out
+
+
+def front_diversity(
+    fronts: dict[str, pd.DataFrame], metrics: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Per arm, one entry per front point, in the order of summary.json's ``front`` (cheapest
+    first): ``{"trial": n, "entropy": v, "entropy_ci": [lo, hi], ...}``; {} without metrics."""
+    if not metrics:
+        return {}
+    return {
+        arm: [{"trial": row["trial"], **diversity_of(row, metrics)} for _, row in front.iterrows()]
+        for arm, front in fronts.items()
+    }
+
+
+def _front_pairs(fronts: dict[str, pd.DataFrame], metric: str, axis: str) -> dict[str, list]:
+    return {
+        arm: rows[[axis, f"q.{metric}"]].to_numpy(dtype=float).tolist()
+        for arm, rows in fronts.items()
+    }
+
+
+def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> dict[str, Any]:
+    done = complete_trials(trials)
+    best = {}
+    for arm in arm_order(trials):
+        rows = done.loc[(done["arm"] == arm) & done[f"q.{metric}"].notna()]
+        if rows.empty:
+            best[arm] = None
+            continue
+        row, _ = best_and_cheapest(rows, metric, "nfe")
+        best[arm] = {
+            "value": row[f"q.{metric}"],
+            "lo": row.get(f"q.{metric}_lo"),
+            "hi": row.get(f"q.{metric}_hi"),
+            "trial": row["trial"],
+            "floor": rows[f"floor.{metric}"].median(),
+            "knobs": {k: row.get(f"param.{k}") for k in row["knobs"]},
+        }
+        if diversity:  # e.g. text: how diverse the best-PPL samples are
+            best[arm]["diversity"] = diversity_of(row, diversity)
+    return best
+
+
+def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, Any]:
+    """The summary.json content (before strict-JSON cleaning) for one metric and cost axis."""
+    done = complete_trials(trials)
+    arms = arm_order(trials)
+    primary, baselines = baseline_arms(trials)
+    axes = list(dict.fromkeys([*FIGURE_AXES, cost_axis]))
+    fronts = {axis: arm_fronts(trials, metric, axis) for axis in axes}
+    by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
+    floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials)}
+    study = trials["study"].dropna()
+    nets, lms = feature_nets(trials), text_evaluators(trials)
+    info = trials.attrs.get("metric_info", {})
+    diversity = diversity_metrics(trials, metric)
+    return {
+        "study": study.iloc[0] if len(study) else None,
+        "track": trials.attrs.get("track"),
+        "metric": metric,
+        "metric_label": metric_label(metric, info, nets, lms),
+        "metric_info": {
+            m: info.get(m, {"label": short_label(m, info)}) for m in metrics_of(trials)
+        },
+        "features": nets,
+        "text_eval": lms,
+        "n_samples": sorted(
+            {int(v) for v in pd.to_numeric(trials["n_samples"], errors="coerce").dropna()}
+        ),
+        "cost_axis": cost_axis,
+        "baseline": primary,
+        "baselines": baselines,
+        "roles": arm_roles(trials),
+        "knobs": knob_columns(trials),
+        "arm_knobs": arm_knobs(trials),
+        "reference_floor": floors,
+        "front": _front_pairs(fronts[cost_axis], metric, cost_axis),
+        "fronts_by_axis": {axis: _front_pairs(fronts[axis], metric, axis) for axis in axes},
+        # Higher-is-better metrics (text: entropy/distinct-n) at each point of `front`.
+        "diversity_metrics": diversity,
+        "front_diversity": front_diversity(fronts[cost_axis], diversity),
+        "front_diversity_by_axis": {
+            axis: front_diversity(fronts[axis], diversity) for axis in axes
+        },
+        "speedup_at_iso_quality": by_axis[cost_axis],
+        "speedup_by_axis": by_axis,
+        "speedup_vs_t0": speedup_vs_t0(trials, metric, cost_axis, primary) if primary else {},
+        "best_quality": _best_quality(trials, metric, diversity),
+        "n_trials": {arm: int((trials["arm"] == arm).sum()) for arm in arms},
+        "n_complete": {arm: int((done["arm"] == arm).sum()) for arm in arms},
+        "n_failed": {
+            arm: int(((trials["arm"] == arm) & (trials["state"] == "FAIL")).sum()) for arm in arms
+        },
+    }
+
+
+def format_summary_table(summary: dict[str, Any]) -> str:
+    """A short plain-text table for the terminal: per arm its best quality, the cost it needs
+    to reach the primary baseline's target, and its speed-up there in NFE and wall-clock
+    (plus the track's extra metrics at the best point, e.g. text entropy)."""
+    from analysis.tracks import renderer_for
+
+    renderer = renderer_for(summary.get("track"))
+    primary, metric = summary["baseline"], metric_text(summary)
+    extra = renderer.speedup_columns(summary)
+    info = summary.get("metric_info") or {}
+    by_axis = summary["speedup_by_axis"]
+    chosen = summary["speedup_at_iso_quality"].get(primary, {})
+    headers = [
+        "arm",
+        f"best {metric}",
+        *(f"{short_label(m, info)} at best" for m in extra),
+        f"{summary['cost_axis']} at target",
+        "speed-up NFE",
+        "speed-up wall-clock",
+    ]
+    rows = []
+    for arm, best in summary["best_quality"].items():
+        result = chosen.get(arm)
+        if arm == primary:
+            any_result = next(iter(chosen.values()), {})
+            cost, nfe, wall = any_result.get("baseline_cost"), "baseline", "baseline"
+        else:
+            cost = result.get("method_cost") if result else None
+            nfe = by_axis.get("nfe", {}).get(primary, {}).get(arm, {}).get("text", "—")
+            wall = by_axis.get("wallclock", {}).get(primary, {}).get(arm, {}).get("text", "—")
+        best = best or {}
+        at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
+        rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), nfe, wall])
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, ["-" * w for w in widths], *rows]
+    ]
+    title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
+    notes = [table_note(summary), *renderer.notes(summary)]
+    return "\n".join([title, *lines, *(n for n in notes if n)])

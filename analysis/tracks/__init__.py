@@ -1,0 +1,96 @@
+"""Per-track renderers, keyed by the ``track`` the records carry.
+
+A renderer decides what only its track needs: the sample figure or text, extra metric
+columns beside the front metric, a panel under the front figures. ``Renderer`` itself is
+the generic fallback for tracks analysis does not know (a plugin's): summary.json, fronts,
+speed-up tables and figures as for every track, and no sample figure. A plugin may add
+its own with ``register``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Context:
+    """What a renderer's ``samples`` gets: the trials, where the run and report live, and
+    the chosen metric (its display label) and cost axis."""
+
+    trials: pd.DataFrame
+    run_dir: Path
+    out: Path
+    summary: dict[str, Any]
+
+    @property
+    def metric(self) -> str:
+        return self.summary["metric"]
+
+    @property
+    def cost_axis(self) -> str:
+        return self.summary["cost_axis"]
+
+    @property
+    def label(self) -> str:
+        return self.summary["metric_label"]
+
+
+class Renderer:
+    """The generic renderer: every higher-is-better metric (``summary["diversity_metrics"]``)
+    gets a column in both tables, with a reference-floor row in the front table."""
+
+    track = "generic"
+    floor_label = "reference floor"  # the grey band under the front figures
+    floor_row = "reference floor"  # the first row of the front table (with extra columns)
+    log_quality = False  # log-y fronts when the values span orders of magnitude
+
+    def front_columns(self, summary: dict[str, Any]) -> list[str]:
+        """Metrics shown as ``[CI]`` columns beside the front metric in the front table."""
+        return list(summary.get("diversity_metrics") or [])
+
+    def speedup_columns(self, summary: dict[str, Any]) -> list[str]:
+        """Metrics shown at each arm's best point in the speed-up tables."""
+        return list(summary.get("diversity_metrics") or [])
+
+    def front_panel(self, summary: dict[str, Any]) -> tuple[str, str, float | None] | None:
+        """(metric, label, floor) of a small panel under each front figure, or None."""
+        return None
+
+    def samples(self, ctx: Context) -> list[Path]:
+        """Write the track's sample figures/texts under ``ctx.out``; returns the paths."""
+        return []
+
+    def notes(self, summary: dict[str, Any]) -> list[str]:
+        """Extra lines under the terminal summary table."""
+        return []
+
+
+_RENDERERS: dict[str, Renderer] = {}
+
+
+def register(renderer: Renderer) -> Renderer:
+    """Make ``renderer`` the one for records with ``track == renderer.track``."""
+    _RENDERERS[renderer.track] = renderer
+    return renderer
+
+
+def renderer_for(track: str | None) -> Renderer:
+    """The renderer registered for ``track``, else the generic ``Renderer``."""
+    _load_builtins()
+    return _RENDERERS.get(str(track), _GENERIC)
+
+
+_GENERIC = Renderer()
+_BUILTINS_LOADED = False
+
+
+def _load_builtins() -> None:
+    # Imported on first use: they import matplotlib, which `import analysis` need not.
+    global _BUILTINS_LOADED
+    if not _BUILTINS_LOADED:
+        _BUILTINS_LOADED = True
+        from analysis.tracks import images, points, text  # noqa: F401
