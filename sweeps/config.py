@@ -1,28 +1,57 @@
-"""Hydra-style composition of the YAML configs in conf/ with GROUP=OPTION and a.b=value overrides.
+"""Configs: conf/*.yaml composed by hydra-core's Compose API, typed by sweeps/schema.py.
 
-Kept small on purpose (no Hydra runtime: no working-directory changes, no output folders,
-and errors we control, one line each). Order of application: the base config and its
-default group options, the experiment's group options, the user's group options, then the
-experiment's keys, then the user's key overrides (struct mode: unknown keys are errors).
+Hydra composes the defaults lists: groups (`method=sdedit`), nested groups
+(`refiner/net=unet`), `+group=option`, `~group` (`~logger`: no logger) and experiment
+overlays (`experiment=smoke`, `# @package _global_` files whose `override /group: option`
+lines lose to the command line's group choices). The key overrides (`a.b=value`,
+`+a.b=value`, `++a.b=value`, `~a.b`) are parsed by Hydra's grammar and applied here, one at
+a time, so a bad one becomes a one-line ConfigError naming its key, its value and what is
+allowed. Hydra never changes the working directory, writes output folders or touches
+logging here: only `initialize_config_dir` + `compose` are used.
+
+Order: base config, group options, experiment overlay, then the command line's key
+overrides. `sweep.space` and `sweep.arms` are free-form mappings whose own keys contain dots
+(`sweep.space={method.t0: [0.5, 0.9]}` replaces the whole mapping): their values are read
+as YAML, not by Hydra's grammar. Sections `data`, `drafter`, `refiner`, `method` are free in
+the schema (their knobs are declared by the registries, checked by sweeps.validate), but an
+experiment's keys must exist in the option actually chosen (`experiment=smoke refiner=unet`
+would otherwise put MLP keys into the U-Net config): that is a ConfigError.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
+import functools
 import hashlib
 import json
 import os
 import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import ConfigAttributeError, ConfigKeyError
+from hydra import compose as hydra_compose
+from hydra import initialize_config_dir
+from hydra.core.config_store import ConfigStore
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override, OverrideType
+from hydra.errors import HydraException, MissingConfigException
+from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from sweeps import schema
 from sweeps.errors import ConfigError
+from sweeps.schema import set_key
 
-# Keys under these hold free-form mappings whose own keys contain dots (swept config keys).
-_OPEN_KEYS = ("sweep.space", "sweep.arms")
+__all__ = ["compose", "with_params", "set_key", "split_override", "parse_value", "group_options",
+           "conf_dir", "to_dict", "config_hash"]
+
+# Group sections the schema leaves free (checked against the chosen option for leaks).
+_FREE_SECTIONS = ("data", "drafter", "refiner", "method")
 
 
 def conf_dir() -> Path:
@@ -43,86 +72,343 @@ def parse_value(text: str) -> object:
 
 
 def split_override(item: str) -> tuple[str, str]:
+    """KEY=VALUE -> (KEY, VALUE); the key keeps any +, ++ or ~ prefix."""
     if "=" not in item:
         raise ConfigError("override", item, "overrides look like GROUP=OPTION or a.b=value")
     key, _, value = item.partition("=")
     return key.strip(), value.strip()
 
 
-def _load_yaml(path: Path) -> dict:
-    with open(path) as f:
-        return yaml.safe_load(f) or {}
+# --- Hydra set-up ---------------------------------------------------------------------------
+
+_hydra_dir: list[str] = []  # the conf dir GlobalHydra was initialised with by us
+
+
+def _init_hydra() -> None:
+    """Initialise Hydra once per conf dir (re-initialise when $WSBENCH_CONF changes)."""
+    folder = str(conf_dir().resolve())
+    gh = GlobalHydra.instance()
+    if gh.is_initialized() and _hydra_dir == [folder]:
+        return
+    if gh.is_initialized():
+        gh.clear()
+    if not (Path(folder) / "config.yaml").is_file():
+        raise ConfigError("WSBENCH_CONF", folder, "a folder holding config.yaml (and its groups)")
+    store = ConfigStore.instance()
+    store.store(name=schema.BASE_SCHEMA, node=schema.WsbenchConf)
+    store.store(group="logger", name=f"wandb{schema.SCHEMA_SUFFIX}", node=schema.WandbLoggerConf)
+    initialize_config_dir(config_dir=folder, version_base=None, job_name="wsbench")
+    _hydra_dir[:] = [folder]
+    _unregister()  # entries offered for another conf dir may have a file here
+    _pure_sections.cache_clear()
+    _compose_groups_cached.cache_clear()
+    _group_options.cache_clear()
 
 
 def group_options(group: str) -> list[str]:
-    return sorted(p.stem for p in (conf_dir() / group).glob("*.yaml"))
+    """Options of a config group (files in conf/GROUP/ and registered plugin entries)."""
+    _init_hydra()
+    return list(_group_options(group, len(_registered)))
 
 
-def _load_option(group: str, option: str) -> dict:
-    path = conf_dir() / group / f"{option}.yaml"
-    if not path.exists():
-        raise ConfigError(group, option, f"one of {', '.join(group_options(group))}")
-    return _load_yaml(path)
+@functools.lru_cache(maxsize=256)
+def _group_options(group: str, _generation: int) -> tuple[str, ...]:
+    loader = GlobalHydra.instance().config_loader()
+    return tuple(o for o in loader.get_group_options(group) if not o.endswith(schema.SCHEMA_SUFFIX))
+
+
+def _is_group(key: str) -> bool:
+    return bool(key) and "." not in key and bool(group_options(key))
+
+
+# --- registry: plugins and registered entries without a YAML file ----------------------------
+
+_registered: set[tuple[str, str]] = set()
+_builtins_done: list[bool] = []  # non-empty once _register ran for this conf dir
+
+
+def _registry() -> Any:
+    """The registries with the built-ins loaded; None while they cannot be imported."""
+    try:
+        from lightning_modules.core import registry
+
+        registry.load_builtins()
+    except ImportError:
+        return None
+    return registry
+
+
+def _unregister() -> None:
+    """Drop the ConfigStore options _register added (they are process-wide)."""
+    for group, name in _registered:
+        ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
+    _registered.clear()
+    _builtins_done.clear()
+
+
+def _register(plugin: object) -> None:
+    """Load plugins, then offer every registered method, drafter and track data option that
+    has no conf/ file as a ConfigStore option, so `method=NAME` selects it. Without a plugin
+    this runs only when a group option has no file (the built-ins import torch: seconds)."""
+    _builtins_done[:] = [True]
+    registry = _registry()
+    if plugin is not None:
+        if registry is None:  # import the registry module itself, not the (broken) built-ins
+            from lightning_modules.core import registry
+        registry.load_plugins(plugin)
+    if registry is None:
+        return
+    store, folder = ConfigStore.instance(), conf_dir()
+    entries = [("method", n, s) for n, s in registry.METHODS.items()]
+    entries += [("drafter", n, s) for n, s in registry.DRAFTERS.items()]
+    for group, name, spec in entries:
+        if (group, name) in _registered or (folder / group / f"{name}.yaml").exists():
+            continue
+        node = {"name": name, **{k.name: k.default for k in spec.knobs if k.name != "name"}}
+        store.store(group=group, name=name, node=node, provider="wsbench plugin")
+        _registered.add((group, name))
+    for name, track in registry.TRACKS.items():
+        defaults = getattr(track, "data_defaults", None)
+        if not isinstance(defaults, dict) or ("data", name) in _registered:
+            continue
+        if (folder / "data" / f"{name}.yaml").exists():
+            continue
+        store.store(group="data", name=name, node={"track": name, "data": dict(defaults)},
+                    package="_global_", provider="wsbench plugin")
+        _registered.add(("data", name))
+
+
+# --- compose --------------------------------------------------------------------------------
+
+
+def _bare(item: str) -> tuple[str, str, str]:
+    """'++a.b=v' -> ('++', 'a.b', 'v'); '~a' -> ('~', 'a', '')."""
+    prefix = re.match(r"^(\+\+|\+|~)?", item).group(0)
+    rest = item[len(prefix):]
+    key, _, value = rest.partition("=")
+    return prefix, key.strip(), value.strip()
+
+
+@dataclass
+class _KeyOverride:
+    """One key override: kind is "=" (set), "+" (add), "++" (add or set) or "~" (delete)."""
+
+    kind: str
+    key: str
+    value: object
+    open: bool = False  # under sweep.space / sweep.arms: YAML value, replaces (never merges)
+
+
+_KINDS = {OverrideType.CHANGE: "=", OverrideType.ADD: "+", OverrideType.FORCE_ADD: "++", OverrideType.DEL: "~"}
+_DOTTED_KEY = re.compile(r"[A-Za-z_][\w\-]*(\.[\w\-]+)*")
+
+
+def _yaml(key: str, text: str) -> object:
+    try:
+        return parse_value(text)
+    except yaml.YAMLError:
+        raise ConfigError(key, text, "a value Hydra's override grammar or YAML can read "
+                          "(quote it: key='...')") from None
+
+
+def _classify(item: str) -> tuple[str | None, _KeyOverride | None]:
+    """(group, None) for a defaults-list override (GROUP=OPTION, ~GROUP, +GROUP=OPTION,
+    GROUP/SUB=OPTION), else (None, the key override). Values are read by Hydra's grammar;
+    one it cannot read (a path such as ~/data) is read as YAML, as before Hydra."""
+    prefix, key, text = _bare(item)
+    if "=" not in item and prefix != "~":
+        split_override(item)  # the one-line "looks like KEY=VALUE" error
+    if schema.open_key_of(key):
+        value = None if prefix == "~" else _yaml(key, text)
+        return None, _KeyOverride(prefix or "=", key, value, open=True)
+    try:
+        override = OverridesParser.create().parse_override(item)
+    except HydraException as err:
+        if "=" in item and prefix != "~" and _DOTTED_KEY.fullmatch(key) and not _is_group(key):
+            return None, _KeyOverride(prefix or "=", key, _yaml(key, text))
+        first = next((line.strip() for line in str(err).splitlines() if line.strip()), "unreadable")
+        raise ConfigError(key or "override", text or item, "Hydra override syntax: KEY=VALUE, +KEY=VALUE, "
+                          f"~KEY, GROUP=OPTION ({first})") from None
+    if override.is_sweep_override():
+        raise ConfigError(key, text, "a single value (sweeps such as a,b belong in sweep.space)")
+    if override.package is not None or "/" in key or _is_group(key):
+        _check_option(override)
+        return key, None
+    return None, _KeyOverride(_KINDS[override.type], override.key_or_group, override.value())
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
-    """The config for `overrides` (e.g. ["experiment=quickstart", "method.t0=0.9"])."""
-    base = _load_yaml(conf_dir() / "config.yaml")
-    choices: dict[str, str] = dict(base.pop("defaults"))
-    user_choices: dict[str, str] = {}
-    key_overrides: list[tuple[str, str]] = []
-    experiment: str | None = None
+    """The config for `overrides` (e.g. ["experiment=quickstart", "method.t0=0.9"]), in struct
+    mode: `cfg.experiment` is the experiment's name (or None), `cfg.choices` maps each group
+    to its chosen option (`~logger` composes as `logger=none`)."""
+    _init_hydra()
+    plugin = _plugin_of(overrides)
+    if plugin is not None:
+        _register(plugin)
+    groups: dict[str, str] = {}  # group -> its override; a later one wins
+    keys: list[_KeyOverride] = []  # key overrides, applied in order after composition
     for item in overrides:
-        key, value = split_override(item)
-        if key == "experiment":
-            experiment = value
-        elif key in choices:
-            user_choices[key] = value
+        group, key_override = _classify(item)
+        if group is not None:
+            groups[group] = item
         else:
-            key_overrides.append((key, value))
-    exp_body: dict = {}
+            keys.append(key_override)
+    cfg, choices = _compose_groups(list(groups.values()))
+    experiment = choices.get("experiment")
     if experiment is not None:
-        exp_body = _load_option("experiment", experiment)
-        choices.update(exp_body.pop("defaults", None) or {})
-    choices.update(user_choices)
-
-    cfg = OmegaConf.create(base)
-    for group, option in choices.items():
-        cfg[group] = _load_option(group, option)
-    cfg = OmegaConf.merge(cfg, exp_body)
-    cfg.experiment = experiment
-    cfg.choices = dict(choices)
-    OmegaConf.set_struct(cfg, True)
-    for key in _OPEN_KEYS:
-        node = OmegaConf.select(cfg, key)
-        if isinstance(node, DictConfig):
-            OmegaConf.set_struct(node, False)
-    for key, text in key_overrides:
-        set_key(cfg, key, parse_value(text))
+        _check_no_leaks(cfg, choices, experiment)
+    with open_dict(cfg):
+        if choices.get("logger") is None:  # ~logger: the schema's default, {name: none}
+            choices["logger"] = "none"
+        cfg.experiment = experiment
+        cfg.choices = {g: o for g, o in choices.items() if "/" not in g and g != "experiment"}
+    schema.open_struct(cfg)
+    for key_override in keys:
+        _apply(cfg, key_override)
+    schema.check_complete(cfg)
+    schema.check_choices(cfg)
     return cfg
 
 
-def set_key(cfg: DictConfig, key: str, value: object) -> None:
-    """Set an existing dotted key; unknown keys are a ConfigError, not a silent addition."""
-    open_parent = any(key == k or key.startswith(k + ".") for k in _OPEN_KEYS)
-    if not open_parent and OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
-        raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`)")
+def _plugin_of(overrides: Sequence[str]) -> object:
+    """The value of the last plugin=... (or +plugin=, ++plugin=) override."""
+    plugin = None
+    for item in overrides:
+        if _bare(item)[1] == "plugin" and "=" in item:
+            plugin = _classify(item)[1].value
+    return plugin
+
+
+def _check_option(override: Override) -> None:
+    """GROUP=OPTION with OPTION unknown: one line listing the options (before Hydra runs)."""
+    if override.is_delete() or override.package is not None:
+        return
+    group, option = override.key_or_group, override.value()
+    options = group_options(group)
+    if not options:
+        raise ConfigError(group, option, "a config group (see conf/)")
+    if isinstance(option, str) and option not in options and not _builtins_done:
+        _register(None)  # maybe a registered method or drafter without a conf/ file
+        options = group_options(group)
+    if not isinstance(option, str) or option not in options:
+        raise ConfigError(group, option, f"one of {', '.join(options)}")
+
+
+def _compose_groups(group_overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
+    """Hydra's composition of the defaults lists: (config, group -> option). Cached per
+    process (Hydra takes ~80 ms a call; compose runs once per arm), so a copy is returned."""
+    _init_hydra()
+    cfg, choices = _compose_groups_cached(tuple(group_overrides), len(_registered))
+    return copy.deepcopy(cfg), dict(choices)
+
+
+@functools.lru_cache(maxsize=128)
+def _compose_groups_cached(group_overrides: tuple[str, ...], _generation: int) -> tuple[DictConfig, dict]:
     try:
-        OmegaConf.update(cfg, key, value, merge=False, force_add=open_parent)
-    except (ConfigAttributeError, ConfigKeyError) as err:
-        raise ConfigError(key, value, f"cannot be set ({err.__class__.__name__})") from None
+        cfg = hydra_compose(config_name="config", overrides=list(group_overrides), return_hydra_config=True)
+    except (HydraException, OmegaConfBaseException) as err:
+        raise _config_error(err, list(group_overrides)) from None
+    # Hydra lists choices innermost first; keep the order of the defaults list.
+    choices = {g: o for g, o in reversed(cfg.hydra.runtime.choices.items()) if not g.startswith("hydra")}
+    with open_dict(cfg):
+        del cfg["hydra"]
+    return cfg, choices
+
+
+def _config_error(err: Exception, overrides: list[str]) -> ConfigError:
+    """One line for a Hydra/OmegaConf failure while composing groups and experiments."""
+    if isinstance(err, MissingConfigException) and err.missing_cfg_file:
+        group, _, option = str(err.missing_cfg_file).rpartition("/")
+        if group:
+            return ConfigError(group, option, f"one of {', '.join(group_options(group))}")
+    cause: BaseException | None = err
+    while cause is not None and not isinstance(cause, OmegaConfBaseException):
+        cause = cause.__cause__ or cause.__context__
+    text = " ".join(str(err).split())
+    source = re.search(r"In '([^']+)'", text)
+    where = f" (set in conf/{source.group(1)}.yaml)" if source else ""
+    if cause is not None and cause.full_key:
+        key = str(cause.full_key)
+        if isinstance(cause, ConfigKeyError | ConfigAttributeError):
+            return ConfigError(key, cause.value, f"not a key of the schema{where}")
+        return ConfigError(key, cause.value, schema.expected(OmegaConf.structured(schema.WsbenchConf), key, cause) + where)
+    return ConfigError("overrides", " ".join(overrides) or "(none)", text)
+
+
+@functools.lru_cache(maxsize=256)
+def _pure_sections(choices: tuple[tuple[str, Any], ...], _generation: int) -> dict:
+    """The free sections as the chosen options alone make them (no experiment)."""
+    ovr = [f"{g}={o}" if o is not None else f"~{g}" for g, o in choices]
+    cfg, _ = _compose_groups(ovr)
+    return {s: OmegaConf.to_container(cfg[s]) for s in _FREE_SECTIONS if s in cfg}
+
+
+def _check_no_leaks(cfg: DictConfig, choices: dict[str, Any], experiment: str) -> None:
+    """An experiment's key must exist in the option chosen (which the command line may have
+    changed): no MLP keys inside a U-Net refiner."""
+    picked = tuple(sorted((g, o) for g, o in choices.items() if g != "experiment" and o is not None))
+    pure = _pure_sections(picked, len(_registered))
+    for section in _FREE_SECTIONS:
+        if section not in cfg or section not in pure:
+            continue
+        leak = _extra_key(OmegaConf.to_container(cfg[section]), pure[section], section)
+        if leak is not None:
+            key, value = leak
+            option = ", ".join(f"{g}={o}" for g, o in picked if g.split("/")[0] == section)
+            raise ConfigError(key, value, f"not a key of {option}; experiment={experiment} sets it for "
+                              f"another {section} option (choose that one, or drop the {section} override)")
+
+
+def _extra_key(have: Any, pure: Any, prefix: str) -> tuple[str, Any] | None:
+    if not isinstance(have, dict) or not isinstance(pure, dict):
+        return None
+    for key, value in have.items():
+        if key not in pure:
+            return f"{prefix}.{key}", value
+        found = _extra_key(value, pure[key], f"{prefix}.{key}")
+        if found:
+            return found
+    return None
+
+
+# --- key overrides --------------------------------------------------------------------------
+
+
+def _apply(cfg: DictConfig, override: _KeyOverride) -> None:
+    """Apply one key override with Hydra's semantics, as a one-line ConfigError on failure."""
+    key, value, kind = override.key, override.value, override.kind
+    if override.open:  # under sweep.space / sweep.arms: replace (no merge), any key
+        if kind == "~":
+            schema.delete_key(cfg, key, None)
+        else:
+            schema.set_key(cfg, key, value)
+        return
+    current = OmegaConf.select(cfg, key, default=schema.ABSENT, throw_on_missing=False)
+    if kind == "~":
+        schema.delete_key(cfg, key, value)
+        return
+    if kind == "=" and current is schema.ABSENT:
+        raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`; "
+                          "+KEY=VALUE adds a key where the schema is free)")
+    if kind == "+" and current is not schema.ABSENT and current is not None \
+            and not isinstance(value, dict | list):
+        raise ConfigError(f"+{key}", value, f"a new key: {key} is already set (drop the +, or use ++)")
+    if current is schema.ABSENT:
+        schema.check_free(cfg, key, value)
+    try:
+        with open_dict(cfg) if current is schema.ABSENT else contextlib.nullcontext():
+            OmegaConf.update(cfg, key, value, merge=True, force_add=current is schema.ABSENT)
+    except OmegaConfBaseException as err:
+        raise ConfigError(key, value, schema.expected(cfg, key, err)) from None
 
 
 def with_params(cfg: DictConfig, params: dict[str, object]) -> DictConfig:
-    """A copy of cfg with swept params (dotted keys) applied."""
-    out = OmegaConf.create(OmegaConf.to_container(cfg))
-    OmegaConf.set_struct(out, True)
-    for key in _OPEN_KEYS:
-        node = OmegaConf.select(out, key)
-        if isinstance(node, DictConfig):
-            OmegaConf.set_struct(node, False)
+    """A copy of cfg with swept params (dotted keys) applied (types and choices checked)."""
+    out = copy.deepcopy(cfg)
+    schema.open_struct(out)
     for key, value in params.items():
-        set_key(out, key, value)
+        schema.set_key(out, key, value)
+    schema.check_choices(out)
     return out
 
 
