@@ -18,6 +18,7 @@ from matplotlib.ticker import NullFormatter
 
 from analysis.fronts import LOWER_BOUND, NEVER_REACHES, OK, arm_fronts
 from analysis.load import COST_AXIS_LABELS, arm_order, complete_trials
+from analysis.tables import fmt_knob, knob_header
 
 
 def new_figure(width: float, height: float) -> Figure:
@@ -196,8 +197,6 @@ def trial_title(
     kind: str, row: pd.Series, metric: str, cost_axis: str, label: str | None = None
 ) -> str:
     """``arm``, then ``kind: cost, the arm's knobs, <label or metric>=value`` on a second line."""
-    from analysis.tables import fmt_knob, knob_header
-
     knobs = [f"{cost_axis}={row[cost_axis]:.3g}"]
     knobs += [f"{knob_header(k)}={fmt_knob(row.get(f'param.{k}'))}" for k in row["knobs"]]
     value = row[f"q.{metric}"]
