@@ -108,7 +108,7 @@ def _init_hydra() -> None:
 def group_options(group: str) -> list[str]:
     """Options of a config group (files in conf/GROUP/ and registered plugin entries)."""
     _init_hydra()
-    return list(_group_options(group, len(_registered)))
+    return list(_group_options(group, _generation[0]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -125,6 +125,9 @@ def _is_group(key: str) -> bool:
 
 _registered: set[tuple[str, str]] = set()
 _builtins_done: list[bool] = []  # non-empty once _register ran for this conf dir
+# Bumped whenever the ConfigStore options change: the caches below are keyed by it. A count of
+# the options would not do: unregister then register again can give an old count back.
+_generation: list[int] = [0]
 
 
 def _registry() -> Any:
@@ -143,6 +146,7 @@ def _unregister() -> None:
     for group, name in _registered:
         ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
     _registered.clear()
+    _generation[0] += 1
     _builtins_done.clear()
 
 
@@ -167,6 +171,7 @@ def _register(plugin: object) -> None:
         node = {"name": name, **{k.name: k.default for k in spec.knobs if k.name != "name"}}
         store.store(group=group, name=name, node=node, provider="wsbench plugin")
         _registered.add((group, name))
+        _generation[0] += 1
     for name, track in registry.TRACKS.items():
         defaults = getattr(track, "data_defaults", None)
         if not isinstance(defaults, dict) or ("data", name) in _registered:
@@ -176,6 +181,7 @@ def _register(plugin: object) -> None:
         store.store(group="data", name=name, node={"track": name, "data": dict(defaults)},
                     package="_global_", provider="wsbench plugin")
         _registered.add(("data", name))
+        _generation[0] += 1
 
 
 # --- compose --------------------------------------------------------------------------------
@@ -298,7 +304,7 @@ def _compose_groups(group_overrides: list[str]) -> tuple[DictConfig, dict[str, A
     """Hydra's composition of the defaults lists: (config, group -> option). Cached per
     process (Hydra takes ~80 ms a call; compose runs once per arm), so a copy is returned."""
     _init_hydra()
-    cfg, choices = _compose_groups_cached(tuple(group_overrides), len(_registered))
+    cfg, choices = _compose_groups_cached(tuple(group_overrides), _generation[0])
     return copy.deepcopy(cfg), dict(choices)
 
 
@@ -347,7 +353,7 @@ def _check_no_leaks(cfg: DictConfig, choices: dict[str, Any], experiment: str) -
     """An experiment's key must exist in the option chosen (which the command line may have
     changed): no MLP keys inside a U-Net refiner."""
     picked = tuple(sorted((g, o) for g, o in choices.items() if g != "experiment" and o is not None))
-    pure = _pure_sections(picked, len(_registered))
+    pure = _pure_sections(picked, _generation[0])
     for section in _FREE_SECTIONS:
         if section not in cfg or section not in pure:
             continue

@@ -17,18 +17,11 @@ class TrialStore:
         self.path = self.run_dir / "trials.jsonl"
 
     def records(self) -> list[dict]:
-        """All complete lines; a torn last line (killed mid-write) is ignored."""
-        if not self.path.exists():
-            return []
-        out = []
-        for line in self.path.read_text().splitlines():
-            if not line.strip():
-                continue
-            try:
-                out.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-        return out
+        """All records, read like analysis reads them (`analysis.load.read_records`): a torn
+        last line (a kill mid-write) is ignored with a warning, any other bad line is an error."""
+        from analysis.load import read_records
+
+        return read_records(self.run_dir, missing_ok=True)
 
     def check_compatible(self) -> None:
         """Refuse to resume into a run folder whose records an older wsbench wrote (no track or
@@ -49,8 +42,13 @@ class TrialStore:
     def append(self, record: dict) -> None:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         line = (json.dumps(record, sort_keys=False, allow_nan=False, default=_plain) + "\n").encode()
-        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                # A torn last line (killed mid-write) is half a record of a trial that will be
+                # re-run: cut it, so it never becomes a bad line in the middle of the file.
+                os.ftruncate(fd, os.pread(fd, size, 0).rfind(b"\n") + 1)
             os.write(fd, line)
             os.fsync(fd)
         finally:

@@ -99,7 +99,7 @@ class SweepRunner:
         spec = METHODS.get(arm.cfg.method.name)
         record = {"study": self.cfg.sweep.study, "arm": arm.name, "trial": trial.number, "state": "FAIL",
                   "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
-                  "knobs": list(dict.fromkeys(method_knobs(arm.cfg) + list(arm.space))),
+                  "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
                   "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
                   "n_samples": int(arm.cfg.eval.n_samples), "started": started, "versions": versions()}
         ev = None

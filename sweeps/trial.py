@@ -44,9 +44,10 @@ def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
     return config_hash(parts)
 
 
-def method_knobs(cfg: DictConfig) -> list[str]:
-    """The params keys that are the method's declared knobs, in declaration order."""
-    return [f"method.{k.name}" for k in METHODS.get(cfg.method.name).knobs]
+def method_knobs(cfg: DictConfig, *, columns_only: bool = False) -> list[str]:
+    """The params keys of the method's declared knobs, in declaration order (columns_only:
+    those shown as table columns; solver tolerances stay in params only)."""
+    return [f"method.{k.name}" for k in METHODS.get(cfg.method.name).knobs if k.column or not columns_only]
 
 
 def knob_values(cfg: DictConfig, extra: list[str]) -> dict:

@@ -5,14 +5,14 @@ import math
 import pytest
 import torch
 
+from lightning_modules.core.registry import build_method
+from lightning_modules.core.training import fit
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.nets.transformer import TransformerDenoiser
 from lightning_modules.discrete.dfm import DiscreteFlowMatching, dfm_loss
+from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
 from lightning_modules.discrete.mixture import discrete_sample
 from lightning_modules.drafters import LSTMDrafter, NGramDrafter
-from lightning_modules.core.registry import build_method
-from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
-from lightning_modules.core.training import fit
+from lightning_modules.nets.transformer import TransformerDenoiser
 
 V, L = 5, 12
 MASK = V

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from lightning_modules.continuous.solvers import time_grid
 from lightning_modules.discrete.mixture import (
     CountingDenoiser,
     discrete_euler,
@@ -11,7 +12,6 @@ from lightning_modules.discrete.mixture import (
     path_progress,
     source_state,
 )
-from lightning_modules.continuous.solvers import time_grid
 
 V, MASK = 5, 5
 
@@ -54,8 +54,8 @@ def test_nfe_is_exactly_steps_and_the_oracle_is_reproduced(t0, steps, sampler):
 @pytest.mark.parametrize("steps", STEPS)
 def test_text_methods_report_the_counted_nfe(t0, steps):
     """Through `generate`, as a trial measures it: the wrapped denoiser's count, not the config."""
-    from lightning_modules.drafters import NGramDrafter
     from lightning_modules.discrete.methods import MaskedDFM, WarmStartDFM
+    from lightning_modules.drafters import NGramDrafter
 
     class Net(torch.nn.Module):
         mask_id, seq_len, t0_conditioned = MASK, 4, False

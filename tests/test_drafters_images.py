@@ -3,10 +3,10 @@
 import pytest
 import torch
 
+from lightning_modules.core.training import fit
 from lightning_modules.data.images import ImageDataModule
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.drafters import ConvVAEDrafter, GANDrafter, PPCADrafter
-from lightning_modules.core.training import fit
 
 SHAPES = [(1, 8, 8), (1, 28, 28), (3, 32, 32)]
 

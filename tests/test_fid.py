@@ -14,8 +14,8 @@ import torch
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from lightning_modules.data.images import ImageDataModule
-from lightning_modules.metrics.feature_net import FeatureClassifier, train_feature_net, weights_hash
 from lightning_modules.metrics._common import percentile_interval
+from lightning_modules.metrics.feature_net import FeatureClassifier, train_feature_net, weights_hash
 from lightning_modules.metrics.fid import (
     _GivenFeatures,
     _inception_weights,

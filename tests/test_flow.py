@@ -8,11 +8,11 @@ import pytest
 import torch
 from torch import nn
 
-from lightning_modules.data.toy import RandomBatches, make_toy
 from lightning_modules.continuous.flow import FlowMatching
-from lightning_modules.nets.mlp import VelocityMLP
 from lightning_modules.continuous.pairing import minibatch_ot, nearest, pair
 from lightning_modules.core.training import fit
+from lightning_modules.data.toy import RandomBatches, make_toy
+from lightning_modules.nets.mlp import VelocityMLP
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

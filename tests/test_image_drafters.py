@@ -6,10 +6,10 @@ import pytest
 import torch
 
 from lightning_modules.core import seeding
+from lightning_modules.core.training import fit
 from lightning_modules.data.images import ImageDataModule
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.drafters import ConvVAEDrafter, GANDrafter, PPCADrafter
-from lightning_modules.core.training import fit
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

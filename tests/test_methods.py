@@ -6,13 +6,13 @@ import pytest
 import torch
 from torch import nn
 
+from lightning_modules.continuous.methods import DrafterOnly, NoiseStart, SDEdit, WarmStart
 from lightning_modules.core import seeding
 from lightning_modules.core.cost import eval_flops_per_sample, measure
+from lightning_modules.core.method import SampleBatch
+from lightning_modules.core.registry import METHODS, build_method
 from lightning_modules.data.toy import make_toy
 from lightning_modules.drafters.gmm import GMMDrafter
-from lightning_modules.core.method import SampleBatch
-from lightning_modules.continuous.methods import DrafterOnly, NoiseStart, SDEdit, WarmStart
-from lightning_modules.core.registry import METHODS, build_method
 from lightning_modules.nets.mlp import VelocityMLP
 
 HIDDEN, DEPTH, FREQS = 16, 2, 4

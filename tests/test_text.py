@@ -85,9 +85,9 @@ def test_higher_order_ngram_drafts_are_closer_to_real_text(shakespeare):
 
 
 def test_lstm_drafter_learns_a_cycle_and_keeps_per_sample_seeds():
+    from lightning_modules.core.training import fit
     from lightning_modules.data.toy import RandomBatches
     from lightning_modules.drafters.lstm import LSTMDrafter
-    from lightning_modules.core.training import fit
 
     torch.manual_seed(0)
     windows = torch.tensor([[(s + i) % 3 for i in range(12)] for s in range(3)] * 20)

@@ -18,8 +18,8 @@ from lightning_modules.core.registry import CONTINUOUS, KINDS, Knob, register_me
 T0 = Knob("t0", float, 0.8, low=0.0, high=1.0, high_open=True, required=True, help="start time of the refiner")
 STEPS = Knob("steps", int, 4, low=1, required=True, help="intervals of linspace(t0, 1, steps + 1)")
 SOLVER = Knob("solver", str, "euler", choices=SOLVERS, help="dopri5 is adaptive (steps ignored)")
-RTOL = Knob("rtol", float, 1e-5, low=0.0, help="dopri5 relative tolerance")
-ATOL = Knob("atol", float, 1e-5, low=0.0, help="dopri5 absolute tolerance")
+RTOL = Knob("rtol", float, 1e-5, low=0.0, column=False, help="dopri5 relative tolerance")
+ATOL = Knob("atol", float, 1e-5, low=0.0, column=False, help="dopri5 absolute tolerance")
 SOLVER_KNOBS = (STEPS, SOLVER, RTOL, ATOL)
 
 

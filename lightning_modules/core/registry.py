@@ -51,6 +51,7 @@ class Knob:
     choices: tuple | None = None
     nullable: bool = False
     required: bool = False  # build_method refuses to fill it from the default
+    column: bool = True  # shown as a table column (False: a solver detail, kept in params only)
     help: str = ""
 
     def allowed(self) -> str:

@@ -1,0 +1,90 @@
+"""W&B trial logging on real records: the track decides what a trial's samples look like
+(a table of texts with drafts beside them, a 2-D scatter); scalars only, never the CIs."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+import torch
+from omegaconf import OmegaConf
+
+from lightning_modules.core.method import SampleBatch
+from sweeps.cache import ArtifactCache
+from sweeps.config import compose
+from sweeps.models import ModelStore
+from sweeps.wandb_log import WandbLogger
+
+
+class _FakeRun:
+    def __init__(self, **kwargs):
+        self.init, self.logged, self.summary, self.finished = kwargs, [], {}, False
+
+    def log(self, metrics):
+        self.logged.append(metrics)
+
+    def finish(self):
+        self.finished = True
+
+
+@pytest.fixture()
+def fake_wandb(monkeypatch, tmp_path):
+    """The real ``wandb`` module (its Table checks columns and rows) with ``init`` replaced."""
+    wandb = pytest.importorskip("wandb")
+    runs: list[_FakeRun] = []
+    monkeypatch.setattr(wandb, "init", lambda **kw: runs.append(_FakeRun(**kw)) or runs[-1])
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    return runs
+
+
+def _logger(tmp_path, models):
+    cfg = OmegaConf.create({"logger": {"name": "wandb", "project": "wsbench", "entity": None, "mode": "offline",
+                                       "log_samples": True}, "sweep": {"study": "s"}})
+    messages: list[str] = []
+    return WandbLogger(cfg, tmp_path / "run", log=messages.append, models=models), messages
+
+
+def _first(run_dir, method):
+    lines = (run_dir / "trials.jsonl").read_text().splitlines()
+    return next(r for r in map(json.loads, lines) if r["method"] == method)
+
+
+def test_text_trials_log_a_table_of_samples_with_their_drafts(tmp_path, fake_wandb, smoke_runs):
+    cfg = compose(["experiment=smoke_text"])
+    models = ModelStore(ArtifactCache(tmp_path / "cache"))
+    dm = models.data(cfg)
+    logger, messages = _logger(tmp_path, models)
+    record = _first(smoke_runs["text"], "ws_dfm")
+    samples = torch.stack([dm.encode("to be or not to be, that is")[:16], dm.encode("the question: whether")[:16]])
+    drafts = torch.stack([dm.encode("to bx or nat to be, that is")[:16], dm.encode("thy questiom: whither")[:16]])
+    logger.trial(record, SimpleNamespace(batch=SampleBatch(samples, drafts, 2.0)), cfg)
+    assert messages == [] and not logger.broken
+    run = fake_wandb[-1]
+    assert run.finished and run.init["config"]["text_eval"] == record["text_eval"]
+    assert run.init["config"]["track"] == "text" and run.init["config"]["role"] == "method"
+    metrics = run.logged[0]
+    assert metrics["samples"].columns == ["arm", "trial", "index", "draft", "sample"]
+    assert metrics["samples"].data == [
+        [record["arm"], record["trial"], 0, "to bx or nat to ", "to be or not to "],
+        [record["arm"], record["trial"], 1, "thy questiom: wh", "the question: wh"]]
+    assert metrics["quality/gen_ppl"] == record["quality"]["gen_ppl"] and metrics["cost/nfe"] == record["cost"]["nfe"]
+    assert not any(k.endswith("_ci") for k in metrics)
+    # No drafts (the masked baseline): the draft cell is empty.
+    logger.trial(_first(smoke_runs["text"], "masked_dfm"), SimpleNamespace(batch=SampleBatch(samples[:1], None, 1.0)),
+                 cfg)
+    assert fake_wandb[-1].logged[0]["samples"].data[0][3] is None
+
+
+def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
+    cfg = compose(["experiment=smoke"])
+    logger, messages = _logger(tmp_path, ModelStore(ArtifactCache(tmp_path / "cache")))
+    record = _first(smoke_runs["points"], "noise_start")
+    logger.trial(record, SimpleNamespace(batch=SampleBatch(torch.randn(50, 2), None, 1.0)), cfg)
+    assert messages == [] and "samples" in fake_wandb[-1].logged[0]
+    # A failed trial has no samples: its error goes to the run summary.
+    failed = {**record, "state": "FAIL", "error": "ValueError: boom"}
+    for key in ("quality", "cost", "reference_floor"):
+        failed.pop(key)
+    logger.trial(failed, None, cfg)
+    assert fake_wandb[-1].summary["error"] == "ValueError: boom" and "samples" not in fake_wandb[-1].logged[0]
