@@ -50,3 +50,27 @@ def smoke_runs(tmp_path_factory):
     if missing:  # analysis refuses such records: say so once instead of in every test
         pytest.fail(f"the smoke sweep's records lack {missing}; analysis needs them")
     return runs
+
+
+class FakeRun:
+    """What `wandb.init` returns in tests: records what is logged, starts nothing."""
+
+    def __init__(self, **kwargs):
+        self.init, self.logged, self.summary, self.finished = kwargs, [], {}, False
+
+    def log(self, metrics):
+        self.logged.append(metrics)
+
+    def finish(self):
+        self.finished = True
+
+
+@pytest.fixture()
+def fake_wandb(monkeypatch, tmp_path):
+    """The real ``wandb`` module (its Table checks columns and rows) with ``init`` replaced,
+    so nothing is written or started; returns the list of runs started."""
+    wandb = pytest.importorskip("wandb")
+    runs: list[FakeRun] = []
+    monkeypatch.setattr(wandb, "init", lambda **kw: runs.append(FakeRun(**kw)) or runs[-1])
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    return runs

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from types import SimpleNamespace
 
-import pytest
 import torch
 from omegaconf import OmegaConf
 
@@ -15,27 +14,6 @@ from sweeps.cache import ArtifactCache
 from sweeps.config import compose
 from sweeps.models import ModelStore
 from sweeps.wandb_log import WandbLogger
-
-
-class _FakeRun:
-    def __init__(self, **kwargs):
-        self.init, self.logged, self.summary, self.finished = kwargs, [], {}, False
-
-    def log(self, metrics):
-        self.logged.append(metrics)
-
-    def finish(self):
-        self.finished = True
-
-
-@pytest.fixture()
-def fake_wandb(monkeypatch, tmp_path):
-    """The real ``wandb`` module (its Table checks columns and rows) with ``init`` replaced."""
-    wandb = pytest.importorskip("wandb")
-    runs: list[_FakeRun] = []
-    monkeypatch.setattr(wandb, "init", lambda **kw: runs.append(_FakeRun(**kw)) or runs[-1])
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
-    return runs
 
 
 def _logger(tmp_path, models):
