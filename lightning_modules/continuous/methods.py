@@ -72,12 +72,6 @@ class WarmStart(_Integrating):
         super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
         self.drafter, self.start = drafter, start
 
-    @classmethod
-    def from_knobs(cls, models, knobs):  # noqa: ANN001, ANN206
-        return cls(models["refiner"], models["drafter"], **knobs)
-
-    def draft(self, n: int, seed: int) -> torch.Tensor:
-        return self.drafter.sample(n, seed=seed)
 
     def start_state(self, drafts, noise):  # noqa: ANN001, ANN201
         return warm_start_state(drafts, noise.to(drafts), self.t0, self.start)
@@ -96,9 +90,6 @@ class SDEdit(WarmStart):
         kw.pop("start", None)  # always noised: the noise-start model knows no other state
         super().__init__(noise_model, drafter, t0=t0, steps=steps, start="noised", solver=solver, **kw)
 
-    @classmethod
-    def from_knobs(cls, models, knobs):  # noqa: ANN001, ANN206
-        return cls(models["noise_model"], models["drafter"], **knobs)
 
 
 @register_method("drafter_only", needs=("drafter",), role="drafter", t0="one", kinds=KINDS)
@@ -110,9 +101,6 @@ class DrafterOnly(Method):
 
     def __init__(self, drafter: nn.Module, **_: object) -> None:
         self.drafter = drafter
-
-    def draft(self, n: int, seed: int) -> torch.Tensor:
-        return self.drafter.sample(n, seed=seed)
 
     def refine(self, drafts, n, seed):  # noqa: ANN001, ANN201
         return drafts, 0.0

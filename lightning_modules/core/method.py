@@ -26,9 +26,11 @@ class Method:
 
     name = "method"
     needs: tuple[str, ...] = ()
+    drafter: nn.Module | None = None
 
     def draft(self, n: int, seed: int) -> torch.Tensor | None:
-        return None
+        """The drafter's samples (per-sample seeds), or None for a method without one."""
+        return None if self.drafter is None else self.drafter.sample(n, seed=seed)
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
         """Samples and NFE per trajectory (counted by wrapping the net)."""
@@ -42,8 +44,9 @@ class Method:
 
     @classmethod
     def from_knobs(cls, models: dict[str, nn.Module], knobs: dict) -> Method:
-        """Built from the trained models it needs and its knobs (registry factory)."""
-        return cls(*(models[need] for need in cls.needs), **knobs)
+        """Built from the trained models it needs (keyword arguments named by role) and its
+        knobs (registry factory)."""
+        return cls(**{need: models[need] for need in cls.needs}, **knobs)
 
 
 class NetMethod(Method):

@@ -87,12 +87,6 @@ class WarmStartDFM(_Discrete):
         super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
         self.drafter, self.start = drafter, start
 
-    @classmethod
-    def from_knobs(cls, models, knobs):  # noqa: ANN001, ANN206
-        return cls(models["refiner"], models["drafter"], **knobs)
-
-    def draft(self, n: int, seed: int) -> torch.Tensor:
-        return self.drafter.sample(n, seed=seed)
 
     def start_state(self, drafts, n, seed):  # noqa: ANN001, ANN201
         u = seeding.rand(n, self.seq_len, seed=seed, stream="dfm/start")
