@@ -36,8 +36,9 @@ class Progress:
         self.n_done += 1
         self.n_new += 1
         per_trial = (time.perf_counter() - self.t_start) / self.n_new
-        knobs = " ".join(f"{k.split('.')[-1]}={v}" for k, v in record.get("params", {}).items()
-                         if k in ("method.t0", "method.steps", "method.solver") and v is not None)
+        params = record.get("params", {})  # the method's declared knobs and the swept keys
+        knobs = " ".join(f"{k.split('.')[-1]}={params[k]}" for k in record.get("knobs", [])
+                         if params.get(k) is not None)
         if record["state"] == "COMPLETE":
             q = record["quality"][self.metric]
             self.points.append((self.cost_of(record), q))

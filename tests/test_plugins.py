@@ -34,11 +34,14 @@ def plugin_file(tmp_path):
 
 def test_a_plugin_method_is_swept_beside_noise_start_and_reported(workdir, plugin_file):
     path = plugin_file("warped_grid.py")
+    lines: list[str] = []
     summary = study_mod.run_study([
         "experiment=smoke", f"plugin={path}", "sweep.study=warped",
         "+sweep.arms.warped.set=[method=noise_start_warped,refiner.pairing=independent]",
         "+sweep.arms.warped.space={method.steps: [1, 2, 4], method.gamma: [0.7, 1.5]}",
-    ], **QUIET)
+    ], log=lines.append)
+    # Progress lines show the declared knobs of each trial, the plugin's own included.
+    assert any(line.startswith("[warped] 6/6 steps=4 solver=euler gamma=1.5 hist_tv=") for line in lines)
     run_dir = workdir / "runs" / "warped"
     recs = [r for r in _records(run_dir) if r["arm"] == "warped"]
     assert len(recs) == 6 and all(r["state"] == "COMPLETE" for r in recs)
@@ -85,3 +88,14 @@ def test_a_plugin_track_runs_sweep_and_analyze_with_no_package_file_changed(work
     assert summary["metric"] == "w1" and summary["baseline"] == "noise_start[indep]"
     assert set(summary["front"]) == {"noise_start[indep]", "warm_start[gmm4]", "drafter_only[gmm4]"}
     assert (run_dir / "report" / "front.md").exists() and (run_dir / "report" / "speedup.md").exists()
+
+
+def test_a_plugin_can_be_an_importable_module_name(tmp_path, monkeypatch):
+    from lightning_modules.core.registry import METHODS, load_plugins
+
+    (tmp_path / "my_samplers.py").write_text((PLUGINS / "warped_grid.py").read_text()
+                                             .replace('"noise_start_warped"', '"noise_start_warped_mod"'))
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert load_plugins("my_samplers") == ["my_samplers"]
+    spec = METHODS.get("noise_start_warped_mod")
+    assert spec.role == "method" and [k.name for k in spec.knobs] == ["steps", "solver", "gamma"]
