@@ -99,3 +99,12 @@ def test_a_plugin_can_be_an_importable_module_name(tmp_path, monkeypatch):
     assert load_plugins("my_samplers") == ["my_samplers"]
     spec = METHODS.get("noise_start_warped_mod")
     assert spec.role == "method" and [k.name for k in spec.knobs] == ["steps", "solver", "gamma"]
+
+
+def test_list_shows_registered_entries_with_their_knobs(plugin_file, capsys):
+    path = plugin_file("warped_grid.py")
+    assert main(["list", f"plugin={path}"]) == 0
+    out = capsys.readouterr().out
+    assert "noise_start_warped role method, t0 zero, kinds vector/image, needs noise_model" in out
+    assert "gamma=1.5 (a number in [0.1, 10])" in out
+    assert "  text         kind tokens; data.name: shakespeare, text, hf; evaluator models: text_lm" in out
