@@ -85,7 +85,7 @@ def _validate_refiner(cfg: DictConfig, track) -> None:  # noqa: ANN001
     if track.kind not in family.kinds:
         allowed = [n for n, s in FAMILIES.items() if track.kind in s.kinds]
         raise ConfigError("refiner.family", family.name, f"one of {', '.join(allowed)} for track {track.name}")
-    _check("refiner", r, COMMON_REFINER, f"refiner family {family.name}", fixed=())
+    _check("refiner", r, COMMON_REFINER + family.knobs, f"refiner family {family.name}", fixed=())
     Knob("pairing", str, choices=family.pairings).check("refiner.pairing", r["pairing"])
     Knob("start", str, choices=family.starts).check("refiner.start", r["start"])
     lo_hi = list(r["t0_range"])

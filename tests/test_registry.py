@@ -177,3 +177,18 @@ def test_a_torn_last_line_is_ignored_then_cut_by_the_next_append(tmp_path):
         f.write("not json\n{}\n")
     with pytest.raises(ValueError, match=r"trials\.jsonl:3"):  # a bad line elsewhere is an error
         store.records()
+
+
+def test_a_refiner_family_declares_its_own_keys_of_the_refiner_section():
+    """A new family (e.g. a heavy and a light net) keeps its settings under `refiner` and
+    declares them: validation needs no edit."""
+    from dataclasses import replace
+
+    from lightning_modules.core.registry import FAMILIES, register_family
+    from sweeps.arms import build_arms
+
+    register_family(replace(FAMILIES.get("fm"), name="fm_with_light", knobs=(Knob("light", dict),)))
+    _, arms = build_arms(["experiment=smoke", "refiner.family=fm_with_light", "+refiner.light.width=8"])
+    assert arms[1].cfg.refiner.light.width == 8
+    with pytest.raises(ConfigError, match=r"^refiner\.light=\{'width': 8\} is not allowed: not a knob of refiner"):
+        build_arms(["experiment=smoke", "+refiner.light.width=8"])

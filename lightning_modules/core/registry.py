@@ -285,7 +285,8 @@ def register_model(name: str, **kw: Any) -> ModelSpec:
 @dataclass(frozen=True)
 class FamilySpec:
     """How the noise_model / refiner roles are built and trained for one family of models;
-    `nets` maps refiner.net.arch to (kinds, knobs)."""
+    `nets` maps refiner.net.arch to the kinds it handles, `net_knobs` to its knobs; `knobs`
+    declares the family's own keys of the refiner section (e.g. a second net's settings)."""
 
     name: str
     kinds: tuple[str, ...]
@@ -296,6 +297,7 @@ class FamilySpec:
     starts: tuple[str, ...]
     nets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     net_knobs: dict[str, tuple[Knob, ...]] = field(default_factory=dict)
+    knobs: tuple[Knob, ...] = ()
 
 
 FAMILIES: Registry[FamilySpec] = Registry("refiner family", "refiner.family")
