@@ -9,12 +9,10 @@ from typing import Any
 
 from analysis.tables import fmt_number
 
-# Metrics computed on a feature net's embeddings: their label always names the feature net
-# (Inception FID and digits-classifier FID are different numbers).
-FEATURE_METRICS = frozenset({"fid", "kid"})
-# Metrics computed with an evaluator LM: their label always names it.
-EVALUATOR_METRICS = frozenset({"gen_ppl"})
-NAMED_METRICS = FEATURE_METRICS | EVALUATOR_METRICS  # tables use their full label, not the key
+# A metric computed with a trained net names it in its label (Inception FID and
+# digits-classifier FID are different numbers): the track declares which record field holds
+# the net (metric_info[m]["evaluator"]); these are the fields reports know how to name.
+EVALUATOR_FIELDS = {"features": ("feature net", " features"), "text_eval": ("evaluator LM", "")}
 DIVERSITY_NOTE = (
     "Entropy = mean per-sample unigram entropy (nats); entropy and distinct-n: higher = more "
     "diverse. Compare them with held-out text (the reference floor): well below it = "
@@ -49,18 +47,24 @@ def metric_label(
     names its feature net, "FID (digits-classifier features)", gen PPL its evaluator LM,
     "gen PPL (shakespeare-char-transformer)"; a mix of nets is flagged."""
     base = short_label(metric, info)
-    if metric in FEATURE_METRICS:
-        return named_label(base, list(features), kind="feature net", suffix=" features")
-    if metric in EVALUATOR_METRICS:
-        return named_label(base, list(evaluators), kind="evaluator LM")
-    return base
+    field = evaluator_of(metric, info)
+    if field is None:
+        return base
+    kind, suffix = EVALUATOR_FIELDS[field]
+    return named_label(base, list(features if field == "features" else evaluators), kind=kind, suffix=suffix)
+
+
+def evaluator_of(metric: str, info: dict[str, dict[str, Any]]) -> str | None:
+    """The record field naming the net ``metric`` was computed with, None for a plain metric."""
+    field = (info.get(metric) or {}).get("evaluator")
+    return field if field in EVALUATOR_FIELDS else None
 
 
 def metric_text(summary: dict[str, Any]) -> str:
     """How tables name the metric: its key for plain metrics (``sw2``), the full label for
     feature and evaluator-LM metrics, so no table says a bare "fid" or "gen_ppl"."""
     metric = summary["metric"]
-    return summary["metric_label"] if metric in NAMED_METRICS else metric
+    return summary["metric_label"] if evaluator_of(metric, summary["metric_info"]) else metric
 
 
 def _n_samples(summary: dict[str, Any]) -> str:

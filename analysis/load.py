@@ -7,8 +7,10 @@ what they are (``track``, ``role``, ``knobs``, ``metric_info``), nothing is gues
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+import re
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -307,3 +309,12 @@ def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
 def text_evaluators(frame: pd.DataFrame) -> list[dict[str, Any]]:
     """The distinct evaluator LMs (``text_eval`` dicts), like ``feature_nets``."""
     return distinct_dicts(frame, "text_eval", TEXT_EVAL_FIELDS)
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe folder or file name for an arm; a name that needed changing gets a
+    short hash of the original, so `a,b` and `a_b` never share a folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_.") or "arm"
+    if safe == text:
+        return safe
+    return f"{safe}-{hashlib.sha1(str(text).encode()).hexdigest()[:6]}"

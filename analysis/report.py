@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.fronts import arm_fronts
-from analysis.labels import NAMED_METRICS, metric_text, short_label, table_note
+from analysis.labels import evaluator_of, metric_text, short_label, table_note
 from analysis.load import COST_AXES, default_metric, higher_is_better, load_trials, metrics_of
 from analysis.summary import AXIS_SHORT, FIGURE_AXES, build_summary, strict
 from analysis.tables import (
@@ -141,7 +141,7 @@ def write_report(
     if len(summary["features"]) > 1 or len(summary["text_eval"]) > 1:
         warnings.warn(f"{run_dir}: {note}", stacklevel=2)
     label = summary["metric_label"]
-    named = label if metric in NAMED_METRICS else None  # plain metrics keep short titles
+    named = label if evaluator_of(metric, summary["metric_info"]) else None  # plain metrics: short titles
     files: list[Path] = []
     for axis in FIGURE_AXES:
         files += plot_front(

@@ -43,6 +43,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from sweeps import options as plugin_options
 from sweeps import schema
 from sweeps.errors import ConfigError
 from sweeps.schema import set_key
@@ -99,7 +100,7 @@ def _init_hydra() -> None:
     store.store(group="logger", name=f"wandb{schema.SCHEMA_SUFFIX}", node=schema.WandbLoggerConf)
     initialize_config_dir(config_dir=folder, version_base=None, job_name="wsbench")
     _hydra_dir[:] = [folder]
-    _unregister()  # entries offered for another conf dir may have a file here
+    plugin_options.unregister()  # entries offered for another conf dir may have a file here
     _pure_sections.cache_clear()
     _compose_groups_cached.cache_clear()
     _group_options.cache_clear()
@@ -108,7 +109,7 @@ def _init_hydra() -> None:
 def group_options(group: str) -> list[str]:
     """Options of a config group (files in conf/GROUP/ and registered plugin entries)."""
     _init_hydra()
-    return list(_group_options(group, _generation[0]))
+    return list(_group_options(group, plugin_options.generation[0]))
 
 
 @functools.lru_cache(maxsize=256)
@@ -119,69 +120,6 @@ def _group_options(group: str, _generation: int) -> tuple[str, ...]:
 
 def _is_group(key: str) -> bool:
     return bool(key) and "." not in key and bool(group_options(key))
-
-
-# --- registry: plugins and registered entries without a YAML file ----------------------------
-
-_registered: set[tuple[str, str]] = set()
-_builtins_done: list[bool] = []  # non-empty once _register ran for this conf dir
-# Bumped whenever the ConfigStore options change: the caches below are keyed by it. A count of
-# the options would not do: unregister then register again can give an old count back.
-_generation: list[int] = [0]
-
-
-def _registry() -> Any:
-    """The registries with the built-ins loaded; None while they cannot be imported."""
-    try:
-        from lightning_modules.core import registry
-
-        registry.load_builtins()
-    except ImportError:
-        return None
-    return registry
-
-
-def _unregister() -> None:
-    """Drop the ConfigStore options _register added (they are process-wide)."""
-    for group, name in _registered:
-        ConfigStore.instance().repo.get(group, {}).pop(f"{name}.yaml", None)
-    _registered.clear()
-    _generation[0] += 1
-    _builtins_done.clear()
-
-
-def _register(plugin: object) -> None:
-    """Load plugins, then offer every registered method, drafter and track data option that
-    has no conf/ file as a ConfigStore option, so `method=NAME` selects it. Without a plugin
-    this runs only when a group option has no file (the built-ins import torch: seconds)."""
-    _builtins_done[:] = [True]
-    registry = _registry()
-    if plugin is not None:
-        if registry is None:  # import the registry module itself, not the (broken) built-ins
-            from lightning_modules.core import registry
-        registry.load_plugins(plugin)
-    if registry is None:
-        return
-    store, folder = ConfigStore.instance(), conf_dir()
-    entries = [("method", n, s) for n, s in registry.METHODS.items()]
-    entries += [("drafter", n, s) for n, s in registry.DRAFTERS.items()]
-    for group, name, spec in entries:
-        if (group, name) in _registered or (folder / group / f"{name}.yaml").exists():
-            continue
-        node = {"name": name, **{k.name: k.default for k in spec.knobs if k.name != "name"}}
-        store.store(group=group, name=name, node=node, provider="wsbench plugin")
-        _registered.add((group, name))
-        _generation[0] += 1
-    for name, track in registry.TRACKS.items():
-        defaults = getattr(track, "data_defaults", None)
-        if not isinstance(defaults, dict) or ("data", name) in _registered:
-            continue
-        if (folder / "data" / f"{name}.yaml").exists():
-            continue
-        store.store(group="data", name=name, node={"track": name, "data": dict(defaults)},
-                    package="_global_", provider="wsbench plugin")
-        _registered.add(("data", name))
-        _generation[0] += 1
 
 
 # --- compose --------------------------------------------------------------------------------
@@ -250,7 +188,7 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     _init_hydra()
     plugin = _plugin_of(overrides)
     if plugin is not None:
-        _register(plugin)
+        plugin_options.register(plugin, conf_dir())
     groups: dict[str, str] = {}  # group -> its override; a later one wins
     keys: list[_KeyOverride] = []  # key overrides, applied in order after composition
     for item in overrides:
@@ -293,8 +231,8 @@ def _check_option(override: Override) -> None:
     options = group_options(group)
     if not options:
         raise ConfigError(group, option, "a config group (see conf/)")
-    if isinstance(option, str) and option not in options and not _builtins_done:
-        _register(None)  # maybe a registered method or drafter without a conf/ file
+    if isinstance(option, str) and option not in options and not plugin_options.builtins_done:
+        plugin_options.register(None, conf_dir())  # maybe a registered method or drafter without a conf/ file
         options = group_options(group)
     if not isinstance(option, str) or option not in options:
         raise ConfigError(group, option, f"one of {', '.join(options)}")
@@ -304,7 +242,7 @@ def _compose_groups(group_overrides: list[str]) -> tuple[DictConfig, dict[str, A
     """Hydra's composition of the defaults lists: (config, group -> option). Cached per
     process (Hydra takes ~80 ms a call; compose runs once per arm), so a copy is returned."""
     _init_hydra()
-    cfg, choices = _compose_groups_cached(tuple(group_overrides), _generation[0])
+    cfg, choices = _compose_groups_cached(tuple(group_overrides), plugin_options.generation[0])
     return copy.deepcopy(cfg), dict(choices)
 
 
@@ -353,7 +291,7 @@ def _check_no_leaks(cfg: DictConfig, choices: dict[str, Any], experiment: str) -
     """An experiment's key must exist in the option chosen (which the command line may have
     changed): no MLP keys inside a U-Net refiner."""
     picked = tuple(sorted((g, o) for g, o in choices.items() if g != "experiment" and o is not None))
-    pure = _pure_sections(picked, _generation[0])
+    pure = _pure_sections(picked, plugin_options.generation[0])
     for section in _FREE_SECTIONS:
         if section not in cfg or section not in pure:
             continue

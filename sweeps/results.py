@@ -6,6 +6,7 @@ record is written in one append (then fsync) so a kill never leaves half a trial
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 from pathlib import Path
@@ -18,10 +19,17 @@ class TrialStore:
 
     def records(self) -> list[dict]:
         """All records, read like analysis reads them (`analysis.load.read_records`): a torn
-        last line (a kill mid-write) is ignored with a warning, any other bad line is an error."""
+        last line (a kill mid-write) is ignored with a warning, any other bad line is a
+        one-line ConfigError naming the file and line."""
         from analysis.load import read_records
 
-        return read_records(self.run_dir, missing_ok=True)
+        try:
+            return read_records(self.run_dir, missing_ok=True)
+        except ValueError as err:
+            from sweeps.errors import ConfigError
+
+            raise ConfigError("sweep.run_dir", str(self.run_dir), f"a run folder whose trials.jsonl reads ({err}); "
+                              "move the bad line out or use a new run folder") from None
 
     def check_compatible(self) -> None:
         """Refuse to resume into a run folder whose records an older wsbench wrote (no track or
@@ -44,15 +52,17 @@ class TrialStore:
         line = (json.dumps(record, sort_keys=False, allow_nan=False, default=_plain) + "\n").encode()
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
         try:
+            # Workers of one study append to the same file: under the lock, a last line without
+            # its newline is half a record of a killed writer (its trial will be re-run), cut so
+            # it never becomes a bad line in the middle of the file.
+            fcntl.flock(fd, fcntl.LOCK_EX)
             size = os.fstat(fd).st_size
             if size and os.pread(fd, 1, size - 1) != b"\n":
-                # A torn last line (killed mid-write) is half a record of a trial that will be
-                # re-run: cut it, so it never becomes a bad line in the middle of the file.
                 os.ftruncate(fd, os.pread(fd, size, 0).rfind(b"\n") + 1)
             os.write(fd, line)
             os.fsync(fd)
         finally:
-            os.close(fd)
+            os.close(fd)  # releases the lock
 
 
 def _plain(obj: object) -> object:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 from omegaconf import OmegaConf
 
 from lightning_modules.core.registry import METHODS
@@ -17,14 +19,18 @@ from sweeps.trial import Evaluator
 from sweeps.wandb_log import make_logger
 
 
-def _load_data(models: ModelStore, arms: list) -> None:  # noqa: ANN001
+def _load_data(models: ModelStore, arms: list, log=print) -> None:  # noqa: ANN001
     """Load every arm's data before any compute: missing files, too few documents or windows
     are a one-line error."""
     from lightning_modules.data import MissingDataError
 
     for arm in arms:
         try:
-            dm = models.data(arm.cfg)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                dm = models.data(arm.cfg)
+            for warning in {str(w.message) for w in caught}:  # e.g. splits that do not apply: one line each
+                log(f"warning: {warning}")
         except MissingDataError as err:
             raise ConfigError("data.root", arm.cfg.data.root, str(err).split(": ", 1)[-1]) from None
         except (ValueError, KeyError) as err:  # too few documents, a missing hub column...
@@ -35,7 +41,7 @@ def _load_data(models: ModelStore, arms: list) -> None:  # noqa: ANN001
 def _prepare(overrides: list[str], log=print):  # noqa: ANN001, ANN202
     cfg, arms = build_arms(overrides)
     models = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
-    _load_data(models, arms)
+    _load_data(models, arms, log)
     return cfg, arms, models
 
 

@@ -3,14 +3,13 @@ What depends on the kind of data (reference, metrics, saved samples) is the trac
 
 from __future__ import annotations
 
-import hashlib
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from analysis.load import safe_name
 from lightning_modules.core.cost import eval_flops_per_sample, measure
 from lightning_modules.core.method import SampleBatch
 from lightning_modules.core.registry import DRAFTERS, METHODS, MODELS, build_method
@@ -64,15 +63,6 @@ def knob_values(cfg: DictConfig, extra: list[str]) -> dict:
     if spec.t0 in T0_OF:
         out["method.t0"] = T0_OF[spec.t0]
     return out
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe folder for an arm; names that needed changing get a short hash of the
-    original, so `a,b` and `a_b` never share a folder."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")
-    if safe == text:
-        return safe
-    return f"{safe}-{hashlib.sha1(text.encode()).hexdigest()[:6]}"
 
 
 class Evaluator:

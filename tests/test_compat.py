@@ -35,6 +35,14 @@ def test_models_cached_before_the_rebuild_keep_their_keys(tmp_path, overrides):
     assert {role: store.key(role, cfg) for role in OLD_KEYS[overrides]} == OLD_KEYS[overrides]
 
 
+def test_cached_reference_features_keep_their_key(tmp_path):
+    from lightning_modules.tracks.images import ImagesTrack
+
+    key = ImagesTrack.reference_features_key(compose(["experiment=smoke_digits"]), {"feature_net": "abc"},
+                                             ArtifactCache(tmp_path))
+    assert key == "reference_features-532c4c07af8da816"  # computed by the code of commit 6877933
+
+
 def test_a_run_folder_of_an_older_wsbench_is_refused_in_one_line(workdir, capsys):
     run_dir = workdir / "runs" / "smoke"
     run_dir.mkdir(parents=True)

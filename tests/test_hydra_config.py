@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from omegaconf import OmegaConf
 
-from sweeps import config
+from sweeps import options
 from sweeps.arms import build_arms
 from sweeps.config import compose, group_options, with_params
 from sweeps.errors import ConfigError
@@ -213,7 +213,7 @@ def plugin_file(tmp_path):
 
     registry.METHODS._entries.pop("cfgtest_method", None)
     registry.TRACKS._entries.pop("cfgtest_track", None)
-    config._unregister()
+    options.unregister()
 
 
 def test_plugin_methods_and_track_data_become_options(plugin_file):

@@ -6,7 +6,6 @@ Samples are saved as ``.npy`` arrays [n, C, H, W] in [-1, 1] (C = 1 or 3).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +15,7 @@ from matplotlib.figure import Figure
 
 from analysis.figures import new_figure, save_figure, trial_title
 from analysis.fronts import arm_fronts
+from analysis.load import safe_name
 from analysis.picks import arm_picks, budget_picks
 from analysis.tracks import Context, Renderer, register
 
@@ -117,19 +117,12 @@ def plot_image_samples(ctx: Context) -> list[Path]:
     return save_figure(_image_figure(rows), ctx.out / "samples")
 
 
-def safe_name(name: str) -> str:
-    """A file-name-safe version of an arm name: ``warm_start[gmm,noised,ot]`` ->
-    ``warm_start_gmm_noised_ot``."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("_.") or "arm"
-
-
 def plot_arm_grids(ctx: Context, folder: Path) -> list[Path]:
     """One ``folder/<safe arm name>.png`` per arm with images: the reference on top and
     then, for up to ``N_GRID_BUDGETS`` budgets along the arm's front on the cost axis
     (cheapest to best), the drafts row (where saved) above the samples refined from them."""
     reference = _load_images(ctx.run_dir, "reference.npy")
     paths: list[Path] = []
-    used: set[str] = set()
     for arm, front in arm_fronts(ctx.trials, ctx.metric, ctx.cost_axis).items():
         if front.empty:
             continue
@@ -147,10 +140,7 @@ def plot_arm_grids(ctx: Context, folder: Path) -> list[Path]:
             rows += _trial_rows(ctx.run_dir, row, _one_line(title))
         if all(images is None for images, _, _ in rows):
             continue
-        name, n = safe_name(arm), 2
-        while name in used:  # two arms with the same safe name: keep both files
-            name, n = f"{safe_name(arm)}-{n}", n + 1
-        used.add(name)
+        name = safe_name(arm)  # distinct for distinct arm names
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{name}.png"
         suptitle = (

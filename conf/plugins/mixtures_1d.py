@@ -58,7 +58,6 @@ class Mixtures1D(Track):
     kind = "vector"
     datasets = ("mix1d",)
     data_knobs = (Knob("n_train", int, 20000, low=2), Knob("n_val", int, 2000, low=1), Knob("seed", int, 0, low=0))
-    data_defaults = {"name": "mix1d", "n_train": 20000, "n_val": 2000, "seed": 0}
 
     def metric_info(self, name: str) -> MetricInfo | None:
         return MetricInfo("1-D Wasserstein-1") if name == "w1" else None

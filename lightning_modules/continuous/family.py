@@ -10,6 +10,7 @@ from torch import nn
 from lightning_modules.continuous.flow import FlowMatching
 from lightning_modules.continuous.pairing import PAIRINGS, nearest
 from lightning_modules.continuous.paths import STARTS
+from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import CONTINUOUS, FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
 from lightning_modules.core.training import fit
@@ -37,8 +38,16 @@ def build_velocity(cfg: DictConfig, shape: tuple[int, ...], *, conditioned: bool
 
         return VelocityUNet(shape=shape, base=net.base, levels=net.levels, time_freqs=net.time_freqs,
                             t0_conditioned=conditioned)
-    return VelocityMLP(dim=shape[0], hidden=net.hidden, depth=net.depth, time_freqs=net.time_freqs,
-                       t0_conditioned=conditioned)
+    if net.arch == "mlp":
+        return VelocityMLP(dim=shape[0], hidden=net.hidden, depth=net.depth, time_freqs=net.time_freqs,
+                           t0_conditioned=conditioned)
+    raise ValueError(f"refiner.net.arch={net.arch!r}: the FM family builds mlp or unet")
+
+
+def fm_check(refiner: dict, needs: tuple[str, ...]) -> None:
+    """The noise-start model pairs noise with data: `nearest` (draft to its nearest image) has no meaning there."""
+    if "noise_model" in needs and refiner["pairing"] == "nearest":
+        raise ConfigError("refiner.pairing", refiner["pairing"], "independent or minibatch_ot for the noise-start model")
 
 
 def fm_build(role: str, cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
@@ -73,7 +82,7 @@ def fm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # 
 _FREQS = Knob("time_freqs", int, 16, low=1)
 register_family(FamilySpec(
     "fm", kinds=CONTINUOUS, spec=fm_spec, build=fm_build, train=fm_train, pairings=PAIRINGS, starts=STARTS,
-    nets={"mlp": ("vector",), "unet": ("image",)},
+    nets={"mlp": ("vector",), "unet": ("image",)}, check=fm_check,
     net_knobs={"mlp": (Knob("hidden", int, 256, low=1), Knob("depth", int, 3, low=1), _FREQS),
                "unet": (Knob("base", int, 16, low=1), Knob("levels", int, 2, low=1), _FREQS)},
 ))

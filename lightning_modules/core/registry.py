@@ -298,6 +298,9 @@ class FamilySpec:
     nets: dict[str, tuple[str, ...]] = field(default_factory=dict)
     net_knobs: dict[str, tuple[Knob, ...]] = field(default_factory=dict)
     knobs: tuple[Knob, ...] = ()
+    # check(refiner section as a dict, roles the method needs): rules across keys, raising a
+    # one-line ConfigError (e.g. a noise model cannot use the `nearest` pairing)
+    check: Callable[[dict, tuple[str, ...]], None] = lambda refiner, needs: None
 
 
 FAMILIES: Registry[FamilySpec] = Registry("refiner family", "refiner.family")

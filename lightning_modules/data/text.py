@@ -123,7 +123,7 @@ class TextDataModule(L.LightningDataModule):
             self.docs = split_documents(list(docs), n_val_docs, n_test_docs, seed)
             streams = {k: "".join(docs[d] for d in v) for k, v in self.docs.items()}
         else:  # one or two files (or a hub set without all three splits): contiguous 80/10/10 blocks
-            warnings.warn(f"data: {len(docs)} document(s) cannot be split by document, so data.n_val_docs="
+            warnings.warn(f"data: {len(docs)} document(s) or split(s), too few to split by document, so data.n_val_docs="
                           f"{n_val_docs} and data.n_test_docs={n_test_docs} do not apply: train/val/test are "
                           "contiguous 80/10/10 blocks of the text", UserWarning, stacklevel=2)
             text = "".join(docs.values())

@@ -1,7 +1,8 @@
 """The discrete flow-matching LightningModule (text): masked baseline and WS-DFM refiners.
 
-Thin like `flow.FlowMatching` (the shared `RefinerModule` holds the net, its EMA copy, the
-training step and the optimiser): this adds a cross-entropy loss on the mixture paths. Sampling lives in `methods_text.py`.
+The shared `RefinerModule` holds the net, its EMA copy, the training step and the optimiser;
+this adds a cross-entropy loss on the mixture paths of `mixture.py`. Sampling lives in
+`discrete/methods.py`.
 """
 
 from __future__ import annotations

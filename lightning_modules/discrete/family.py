@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lightning_modules.continuous.paths import STARTS
+from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
 from lightning_modules.core.training import fit
@@ -72,9 +73,15 @@ def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  #
     return info
 
 
+def dfm_check(refiner: dict, needs: tuple[str, ...]) -> None:
+    net = refiner["net"]
+    if net["width"] % net["heads"]:
+        raise ConfigError("refiner.net.width", net["width"], f"a multiple of refiner.net.heads={net['heads']}")
+
+
 register_family(FamilySpec(
     "dfm", kinds=("tokens",), spec=dfm_spec, build=dfm_build, train=dfm_train, pairings=TEXT_PAIRINGS,
-    starts=STARTS, nets={"transformer": ("tokens",)},
+    starts=STARTS, nets={"transformer": ("tokens",)}, check=dfm_check,
     net_knobs={"transformer": (Knob("width", int, 96, low=1), Knob("depth", int, 2, low=1),
                                Knob("heads", int, 4, low=1), Knob("time_freqs", int, 16, low=1))},
 ))

@@ -9,7 +9,6 @@ A user's track is a subclass registered with `register_track(MyTrack())` in a pl
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,13 +23,17 @@ from lightning_modules.core.registry import Knob, check_section
 
 @dataclass(frozen=True)
 class MetricInfo:
-    """How a quality metric reads: its label and direction (fronts minimise the primary)."""
+    """How a quality metric reads: its label and direction (fronts minimise the primary), and
+    `evaluator`, the record field naming the trained net it was computed with (`features`,
+    `text_eval`): reports then name that net in the metric's label."""
 
     label: str
     higher_is_better: bool = False
+    evaluator: str | None = None
 
     def record(self) -> dict:
-        return {"label": self.label, "higher_is_better": self.higher_is_better}
+        out = {"label": self.label, "higher_is_better": self.higher_is_better}
+        return out | ({"evaluator": self.evaluator} if self.evaluator else {})
 
 
 @dataclass
@@ -59,6 +62,12 @@ class Track:
 
     def data_module(self, cfg: DictConfig) -> Any:
         raise NotImplementedError
+
+    @property
+    def data_defaults(self) -> dict:
+        """The data section a track without a conf/data file gets (`data=<track name>`): its
+        first dataset and the declared knobs' defaults."""
+        return {"name": self.datasets[0], **{k.name: k.default for k in self.data_knobs}}
 
     # --- validation (before any compute) ----------------------------------------------------
 
@@ -121,7 +130,3 @@ class Track:
     def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
         """What W&B shows of a trial's samples (None: nothing)."""
         return None
-
-
-def write_json(path: Path, obj: Any) -> None:
-    path.write_text(json.dumps(obj, indent=1))

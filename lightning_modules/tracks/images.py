@@ -28,7 +28,7 @@ class ImagesTrack(Track):
                   Knob("limit", int, None, low=1, nullable=True))
 
     def metric_info(self, name: str) -> MetricInfo | None:
-        return MetricInfo(name.upper()) if name in IMAGE_METRICS else None
+        return MetricInfo(name.upper(), evaluator="features") if name in IMAGE_METRICS else None
 
     def metric_names(self) -> str:
         return ", ".join(IMAGE_METRICS)
@@ -67,7 +67,7 @@ class ImagesTrack(Track):
         net = models.get("feature_net", cfg)
         dm = models.data(cfg)
         ident = self.identity(cfg, models)
-        cache_key = models.cache.key("reference_features", {"data": section(cfg, "data"), **ident})
+        cache_key = self.reference_features_key(cfg, ident, models.cache)
         if models.cache.has(cache_key):
             state, _ = models.cache.load(cache_key)
             ref_feats = state["features"]
@@ -77,6 +77,12 @@ class ImagesTrack(Track):
         real = dm.train[: min(int(cfg.eval.n_samples), len(dm.train))]
         floor = image_reference_floor(image_features(net, real), ref_feats)
         return Reference(dm.ref, {m: floor[m] for m in cfg.eval.metrics}, ref_feats)
+
+    @staticmethod
+    def reference_features_key(cfg: DictConfig, identity: dict, cache: Any) -> str:
+        """Cache key of the reference split's features ({"data": {"data": ...}}: the key they
+        were cached under before tracks existed)."""
+        return cache.key("reference_features", {"data": {"data": section(cfg, "data")}, **identity})
 
     def quality(self, cfg: DictConfig, models: Any, samples: torch.Tensor, ref: Reference) -> dict:
         from lightning_modules.metrics.fid import image_quality

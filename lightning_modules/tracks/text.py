@@ -36,7 +36,7 @@ class TextTrack(Track):
 
     def metric_info(self, name: str) -> MetricInfo | None:
         if name == "gen_ppl":
-            return MetricInfo("gen PPL")
+            return MetricInfo("gen PPL", evaluator="text_eval")
         if name == "entropy":
             return MetricInfo("entropy", higher_is_better=True)
         n = name.removeprefix("distinct_")
