@@ -50,7 +50,9 @@ class WandbLogger:
 
         config = {"arm": record["arm"], "method": record["method"], **record.get("params", {}),
                   "config_hash": record.get("config_hash")}
-        config.update({k: record[k] for k in ("track", "role", "features", "text_eval") if record.get(k)})
+        config.update({k: record[k] for k in ("track", "role") if record.get(k)})
+        # The track's own record fields (the evaluator net behind its metrics), whatever the track.
+        config.update({k: v for k, v in (getattr(ev, "fields", None) or {}).items() if k != "metric_info"})
         run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial", config=config)
         metrics = {"state": record["state"]}
         # Scalars only: the CIs ("<metric>_ci" lists) stay in trials.jsonl.

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from types import SimpleNamespace
 
 import torch
 from omegaconf import OmegaConf
@@ -13,6 +12,7 @@ from lightning_modules.core.method import SampleBatch
 from sweeps.cache import ArtifactCache
 from sweeps.config import compose
 from sweeps.models import ModelStore
+from sweeps.trial import Evaluation
 from sweeps.wandb_log import WandbLogger
 
 
@@ -21,6 +21,12 @@ def _logger(tmp_path, models):
                                        "log_samples": True}, "sweep": {"study": "s"}})
     messages: list[str] = []
     return WandbLogger(cfg, tmp_path / "run", log=messages.append, models=models), messages
+
+
+def _evaluation(record, batch):
+    """The Evaluation a trial hands the logger, rebuilt from its real record."""
+    fields = {k: record[k] for k in ("metric_info", "features", "text_eval") if k in record}
+    return Evaluation(record["quality"], record["reference_floor"], record["cost"], batch, record["train"], fields)
 
 
 def _first(run_dir, method):
@@ -36,7 +42,7 @@ def test_text_trials_log_a_table_of_samples_with_their_drafts(tmp_path, fake_wan
     record = _first(smoke_runs["text"], "ws_dfm")
     samples = torch.stack([dm.encode("to be or not to be, that is")[:16], dm.encode("the question: whether")[:16]])
     drafts = torch.stack([dm.encode("to bx or nat to be, that is")[:16], dm.encode("thy questiom: whither")[:16]])
-    logger.trial(record, SimpleNamespace(batch=SampleBatch(samples, drafts, 2.0)), cfg)
+    logger.trial(record, _evaluation(record, SampleBatch(samples, drafts, 2.0)), cfg)
     assert messages == [] and not logger.broken
     run = fake_wandb[-1]
     assert run.finished and run.init["config"]["text_eval"] == record["text_eval"]
@@ -49,8 +55,8 @@ def test_text_trials_log_a_table_of_samples_with_their_drafts(tmp_path, fake_wan
     assert metrics["quality/gen_ppl"] == record["quality"]["gen_ppl"] and metrics["cost/nfe"] == record["cost"]["nfe"]
     assert not any(k.endswith("_ci") for k in metrics)
     # No drafts (the masked baseline): the draft cell is empty.
-    logger.trial(_first(smoke_runs["text"], "masked_dfm"), SimpleNamespace(batch=SampleBatch(samples[:1], None, 1.0)),
-                 cfg)
+    masked = _first(smoke_runs["text"], "masked_dfm")
+    logger.trial(masked, _evaluation(masked, SampleBatch(samples[:1], None, 1.0)), cfg)
     assert fake_wandb[-1].logged[0]["samples"].data[0][3] is None
 
 
@@ -58,7 +64,7 @@ def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
     cfg = compose(["experiment=smoke"])
     logger, messages = _logger(tmp_path, ModelStore(ArtifactCache(tmp_path / "cache")))
     record = _first(smoke_runs["points"], "noise_start")
-    logger.trial(record, SimpleNamespace(batch=SampleBatch(torch.randn(50, 2), None, 1.0)), cfg)
+    logger.trial(record, _evaluation(record, SampleBatch(torch.randn(50, 2), None, 1.0)), cfg)
     assert messages == [] and "samples" in fake_wandb[-1].logged[0]
     # A failed trial has no samples: its error goes to the run summary.
     failed = {**record, "state": "FAIL", "error": "ValueError: boom"}
