@@ -70,7 +70,7 @@ def test_image_report_grids_features_and_notes(run):
     # The baseline's grid: reference + one samples row per front point + a suptitle line.
     n_front = len(summary["front"][IND])
     assert (
-        abs(png_size(out / "grids/noise_start_indep.png")[1] - (ROW_IN * (1 + n_front) + 0.3) * 150)
+        abs(png_size(out / f"grids/{safe_name(IND)}.png")[1] - (ROW_IN * (1 + n_front) + 0.3) * 150)
         <= 1
     )
     assert grids | {"samples.png", "samples.pdf", "summary.json"} <= set(summary["files"])
