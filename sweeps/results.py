@@ -41,6 +41,25 @@ class TrialStore:
             raise ConfigError("sweep.run_dir", str(self.run_dir), f"a new run folder: {self.path} holds {len(old)} "
                               "record(s) of an older wsbench (no 'track'/'role'); set sweep.run_dir or sweep.study")
 
+    def check_conditions(self, now: dict) -> None:
+        """Refuse to add to a run folder whose finished trials were timed under other
+        conditions (host, device, threads) or by other code: their timings would be mixed
+        with new ones silently."""
+        from sweeps.errors import ConfigError
+
+        for rec in self.records():
+            cost, code = rec.get("cost") or {}, (rec.get("versions") or {}).get("code")
+            then = {"host": cost.get("host"), "device": cost.get("device"), "threads": cost.get("threads"),
+                    "code": code}
+            if rec.get("state") != "COMPLETE":
+                then = {"code": code}
+            differ = {k: (v, now[k]) for k, v in then.items() if v != now[k]}
+            if differ:
+                what = ", ".join(f"{k} {a!r} then, {b!r} now" for k, (a, b) in differ.items())
+                raise ConfigError("sweep.run_dir", str(self.run_dir), f"a new run folder: trial {rec.get('trial')} of "
+                                  f"{rec.get('arm')} was measured under other conditions ({what}); resuming would "
+                                  "mix their timings with new ones")
+
     def find(self, arm: str, config_hash: str) -> dict | None:
         for rec in self.records():
             if rec.get("arm") == arm and rec.get("config_hash") == config_hash:

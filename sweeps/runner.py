@@ -24,7 +24,7 @@ from sweeps.progress import Progress
 from sweeps.results import TrialStore
 from sweeps.storage import make_sampler
 from sweeps.trial import Evaluator, knob_values, method_knobs, trial_hash
-from sweeps.versions import versions
+from sweeps.versions import conditions, versions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -116,8 +116,8 @@ class SweepRunner:
                 return
             torch.set_num_threads(int(cfg.threads))
             ev = self.evaluator.evaluate(cfg)
-            record.update(state="COMPLETE", quality=ev.quality, reference_floor=ev.floor, cost=ev.cost,
-                          train=ev.train, **ev.fields)
+            record.update(state="COMPLETE", quality=ev.quality, reference_floor=ev.floor,
+                          cost={**ev.cost, **conditions(cfg)}, train=ev.train, **ev.fields)
             _check_finite(record)
             record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
                 self.run_dir, arm.name, trial.number, ev, cfg)

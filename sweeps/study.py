@@ -16,6 +16,7 @@ from sweeps.results import TrialStore
 from sweeps.runner import SweepRunner
 from sweeps.storage import make_storage
 from sweeps.trial import Evaluator
+from sweeps.versions import conditions
 from sweeps.wandb_log import make_logger
 
 
@@ -55,7 +56,10 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     cfg, arms, models = _prepare(overrides, log)
     run_dir = run_dir_of(cfg)
     storage = make_storage(cfg.sweep.storage, run_dir, owner=not worker, log=log)  # opened before compute: a bad URL stops here
-    TrialStore(run_dir).check_compatible()
+    store = TrialStore(run_dir)
+    store.check_compatible()
+    if not worker:  # workers of one study may run on other hosts: their identity keeps them apart
+        store.check_conditions(conditions(cfg))
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "

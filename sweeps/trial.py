@@ -16,6 +16,7 @@ from lightning_modules.core.registry import DRAFTERS, METHODS, MODELS, build_met
 from lightning_modules.tracks.base import Reference
 from sweeps.config import config_hash, to_dict
 from sweeps.models import ModelStore, track_of
+from sweeps.versions import conditions
 
 # Knobs every record carries in `params`, resolved, so analysis can group and label points.
 STANDARD_KNOBS = ("method.name", "method.t0", "method.steps", "method.solver", "refiner.pairing",
@@ -34,10 +35,12 @@ class Evaluation:
 
 
 def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
-    """Identity of a trial's result: everything that can change its numbers (for images also
-    the feature net's weights hash, so a changed classifier changes every FID's key)."""
+    """Identity of a trial's result: everything that can change its numbers (the evaluator's
+    weights hash too, so a changed classifier changes every FID's key) and the conditions its
+    timings are taken under (host, device, threads, code)."""
     parts = to_dict(cfg, "data", "drafter", "refiner", "method", "eval", "seed")
     parts["track"] = str(cfg.track)
+    parts["conditions"] = conditions(cfg)
     if identity:
         parts["identity"] = identity
     return config_hash(parts)
