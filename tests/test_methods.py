@@ -271,3 +271,27 @@ def test_build_method_names_a_missing_knob():
 
     with pytest.raises(ValueError, match=r"needs knobs \['t0'\]"):
         build_method("warm_start", {"refiner": torch.nn.Identity(), "drafter": torch.nn.Identity()}, {"steps": 2})
+
+
+def test_wallclock_total_is_the_median_of_whole_runs(monkeypatch) -> None:
+    """Scripted durations (seconds) on a fake clock: drafts 0, 3, 1 and refines 3, 0, 1 give
+    whole runs of 3, 3, 2 (median 3), where median(draft) + median(refine) would say 2."""
+    from lightning_modules.core import cost as cost_mod
+    from lightning_modules.core.method import Method
+
+    clock = [0.0]
+    durations = iter([0.0, 0.0, 0.0, 3.0, 3.0, 0.0, 1.0, 1.0])  # warm-up (draft, refine), then 3 runs
+
+    class Scripted(Method):
+        def draft(self, n, seed):  # noqa: ANN001, ANN201
+            clock[0] += next(durations)
+            return None
+
+        def refine(self, drafts, n, seed):  # noqa: ANN001, ANN201
+            clock[0] += next(durations)
+            return torch.zeros(n, 2), 1.0
+
+    monkeypatch.setattr(cost_mod.time, "perf_counter", lambda: clock[0])
+    batch = measure(Scripted(), 4, 0, eval_flops=1.0, repeats=3)
+    assert batch.cost["wallclock_s"] == 3.0
+    assert batch.cost["drafter_s"] == 1.0 and batch.cost["refiner_s"] == 1.0
