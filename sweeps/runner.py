@@ -105,7 +105,7 @@ class SweepRunner:
         ev = None
         try:
             # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
-            params = {key: _suggest(trial, key, spec) for key, spec in arm.space.items()}
+            params = {key: _suggest(trial, key, dist) for key, dist in arm.space.items()}
             cfg = with_params(arm.cfg, params)
             record["params"] = knob_values(cfg, list(params))
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))

@@ -72,7 +72,6 @@ class WarmStart(_Integrating):
         super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
         self.drafter, self.start = drafter, start
 
-
     def start_state(self, drafts, noise):  # noqa: ANN001, ANN201
         return warm_start_state(drafts, noise.to(drafts), self.t0, self.start)
 

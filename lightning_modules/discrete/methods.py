@@ -87,7 +87,6 @@ class WarmStartDFM(_Discrete):
         super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
         self.drafter, self.start = drafter, start
 
-
     def start_state(self, drafts, n, seed):  # noqa: ANN001, ANN201
         u = seeding.rand(n, self.seq_len, seed=seed, stream="dfm/start")
         return source_state(drafts, mask_id=self.mask_id, t0=self.t0, start=self.start, u=u)
