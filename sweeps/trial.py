@@ -6,13 +6,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import torch
 from omegaconf import DictConfig, OmegaConf
 
 from analysis.load import safe_name
-from lightning_modules.core.cost import eval_flops_per_sample, measure
+from lightning_modules.core.cost import measure
 from lightning_modules.core.method import SampleBatch
-from lightning_modules.core.registry import DRAFTERS, METHODS, MODELS, build_method
+from lightning_modules.core.registry import DRAFTERS, METHODS, build_method
 from lightning_modules.tracks.base import Reference
 from sweeps.config import config_hash, to_dict
 from sweeps.models import ModelStore, track_of
@@ -98,11 +97,7 @@ class Evaluator:
         knobs = {k.name: cfg.method[k.name] for k in spec.knobs if k.name in cfg.method}
         knobs["start"] = cfg.refiner.start
         method = build_method(spec.name, models, knobs)
-        # FLOPs per evaluation of the plain (unconditioned) net: one unit for every method.
-        with torch.random.fork_rng(devices=[]):
-            unit = MODELS.get("noise_model").build(cfg, self.models.data(cfg))
-        batch = measure(method, cfg.eval.n_samples, cfg.seed, eval_flops=eval_flops_per_sample(unit),
-                        repeats=cfg.eval.timing_repeats, device=cfg.device)
+        batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats, device=cfg.device)
         ref = self.reference(cfg)
         quality = track.quality(cfg, self.models, batch.samples, ref)
         return Evaluation(quality, ref.floor, batch.cost, batch, train, track.record_fields(cfg, self.models))

@@ -191,7 +191,7 @@ def test_lstm_teacher_forced_is_seeded_per_sample(one_thread):
 
 def test_lstm_drafter_counts_its_own_flops_and_measure_uses_them(one_thread):
     """FlopCounterMode sees nothing inside nn.LSTM: the drafter's closed form is what counts."""
-    from lightning_modules.core.cost import count_flops, eval_flops_per_sample, measure
+    from lightning_modules.core.cost import count_flops, measure
 
     lstm = LSTMDrafter(81, 64, width=128).eval()
     assert lstm.flops_per_sample() == 64 * (2 * 4 * 128 * (128 + 128) + 2 * 128 * 81) == 18_104_320
@@ -200,18 +200,21 @@ def test_lstm_drafter_counts_its_own_flops_and_measure_uses_them(one_thread):
     two = LSTMDrafter(V, L, width=8, layers=2)
     assert two.flops_per_sample() == L * (2 * 4 * 8 * 16 * 2 + 2 * 8 * V)
     net = TransformerDenoiser(V, L, width=16, depth=1, heads=2, time_freqs=4).eval()
-    batch = measure(WarmStartDFM(net, two, t0=0.8, steps=2), 8, 0, eval_flops=eval_flops_per_sample(net), repeats=1)
+    batch = measure(WarmStartDFM(net, two, t0=0.8, steps=2), 8, 0, repeats=1)
     assert batch.cost["drafter_flops"] == two.flops_per_sample()
 
 
 def test_denoiser_flops_are_counted_in_eval_mode_too():
-    """The fused eval-mode transformer path hides its matmuls from FlopCounterMode."""
-    from lightning_modules.core.cost import eval_flops_per_sample
+    """The fused eval-mode transformer path hides its matmuls from FlopCounterMode; the ledger
+    replays calls without it."""
+    from lightning_modules.core.ledger import Ledger
 
-    net = TransformerDenoiser(81, 64, width=96, depth=2, heads=4)
-    train_mode = eval_flops_per_sample(net)
-    net.eval()
-    assert eval_flops_per_sample(net) == train_mode and not net.training
+    net = TransformerDenoiser(81, 64, width=96, depth=2, heads=4).eval()
+    x, t = torch.zeros(4, 64, dtype=torch.long), torch.full((4,), 0.5)
+    with torch.inference_mode(), Ledger({"net": net}) as ledger:
+        net(x, t)
+    flops = ledger.breakdown(4)["net"]["flops_per_eval"]
+    assert not net.training
     width, length = 96, 64  # per token and layer: qkv + out (8 w^2), ffn (16 w^2), scores (4 L w)
     per_layer = length * (2 * 4 * width * width + 2 * 8 * width * width + 4 * length * width)
-    assert train_mode >= 2 * per_layer
+    assert flops >= 2 * per_layer

@@ -78,7 +78,9 @@ def test_digits_smoke_sweep_records_fid_with_its_feature_net(workdir):
         assert set(r["quality"]) >= {"fid", "fid_ci", "kid", "kid_ci"}
         assert r["reference_floor"]["fid"] >= 0
         assert r["features"]["name"] == "digits-classifier" and 0 <= r["features"]["test_accuracy"] <= 1
-        assert r["cost"]["nfe"] == (0 if r["method"] == "drafter_only" else r["params"]["method.steps"])
+        assert r["cost"]["evals"] == (0 if r["method"] == "drafter_only" else r["params"]["method.steps"])
+        if r["method"] != "drafter_only":  # the U-Net's convolutions, measured per call
+            assert r["cost"]["networks"][r["cost"]["largest_network"]]["flops_per_eval"] > 1e5
         lo, hi = r["quality"]["fid_ci"]
         assert lo <= hi
     assert "digits-classifier features" in summary["metric_label"]

@@ -8,7 +8,7 @@ from torch import nn
 
 from lightning_modules.continuous.methods import DrafterOnly, NoiseStart, SDEdit, WarmStart
 from lightning_modules.core import seeding
-from lightning_modules.core.cost import eval_flops_per_sample, measure
+from lightning_modules.core.cost import measure
 from lightning_modules.core.method import SampleBatch
 from lightning_modules.core.registry import METHODS, build_method
 from lightning_modules.data.toy import make_toy
@@ -212,29 +212,28 @@ def test_missing_model_is_an_error(models, name: str, drop: str, missing: str) -
         build_method(name, partial, knobs_for(name, 0.5, 2, "euler"))
 
 
-def test_eval_flops_per_sample_closed_form(models) -> None:  # noqa: ANN001
+def test_ledger_flops_closed_form(models) -> None:  # noqa: ANN001
     # Linear layers only: 2 * in * out per sample; inputs are x (2) plus 2 * FREQS time features.
     n_in = 2 + 2 * FREQS
     want = 2 * (n_in * HIDDEN + HIDDEN * HIDDEN + HIDDEN * 2)
-    assert eval_flops_per_sample(models["noise_model"]) == want
+    cost = measure(build_method("noise_start", models, knobs_for("noise_start", 0.5, 3, "euler")), 8, 0,
+                   repeats=1).cost
+    assert cost["networks"]["noise_model"]["flops_per_eval"] == want
     n_in_cond = 2 + 4 * FREQS
     want_cond = 2 * (n_in_cond * HIDDEN + HIDDEN * HIDDEN + HIDDEN * 2)
-    assert eval_flops_per_sample(models["refiner"]) == want_cond
+    cost = measure(build_method("warm_start", models, knobs_for("warm_start", 0.5, 2, "euler")), 8, 0,
+                   repeats=1).cost
+    assert cost["networks"]["refiner"]["flops_per_eval"] == want_cond
 
 
 COST_KEYS = {
-    "nfe",
-    "drafter_nfe_equiv",
-    "flops",
-    "wallclock_s",
-    "drafter_s",
-    "refiner_s",
-    "peak_mem_bytes",
+    "nfe", "evals", "networks", "largest_network", "drafter", "drafter_nfe_equiv", "flops", "flops_counted",
+    "wallclock_s", "drafter_s", "refiner_s", "peak_mem_bytes", "peak_mem_scope", "timing_repeats",
 }
 
 
 @pytest.mark.parametrize(
-    ("name", "solver", "steps", "nfe"),
+    ("name", "solver", "steps", "evals"),
     [
         ("noise_start", "euler", 3, 3),
         ("warm_start", "heun", 2, 4),
@@ -242,26 +241,31 @@ COST_KEYS = {
         ("drafter_only", "euler", 1, 0),
     ],
 )
-def test_measure_fills_cost(models, name: str, solver: str, steps: int, nfe: int) -> None:  # noqa: ANN001
+def test_measure_fills_cost(models, name: str, solver: str, steps: int, evals: int) -> None:  # noqa: ANN001
     method = build_method(name, models, knobs_for(name, 0.5, steps, solver))
-    net = models["refiner"] if name == "warm_start" else models["noise_model"]
-    eval_flops = eval_flops_per_sample(net)
-    batch = measure(method, 32, seed=0, eval_flops=eval_flops, repeats=2, flop_n=16)
+    batch = measure(method, 32, seed=0, repeats=2, flop_n=16)
     cost = batch.cost
     assert COST_KEYS <= set(cost)
-    assert cost["nfe"] == batch.nfe == nfe
-    assert cost["flops"] == pytest.approx(
-        cost["nfe"] * eval_flops + cost["drafter_flops"], rel=1e-12
-    )
+    assert cost["evals"] == batch.nfe == evals
+    net_flops = sum(v["flops_per_sample"] for v in cost["networks"].values())
+    assert cost["flops"] == pytest.approx(net_flops + cost["drafter_flops"], rel=1e-12)
     if name == "noise_start":
-        assert cost["drafter_flops"] == 0 and cost["drafter_nfe_equiv"] == 0
+        assert cost["drafter"] is None and cost["drafter_flops"] == 0 and cost["drafter_nfe_equiv"] == 0
+        assert cost["nfe"] == evals
     else:
-        # GMM draft: one [2, 2] x [2, 1] product per sample = 8 FLOPs.
+        # GMM draft: one [2, 2] x [2, 1] product per sample = 8 FLOPs; it says what else it does.
         assert cost["drafter_flops"] == pytest.approx(8.0)
-        assert cost["drafter_nfe_equiv"] == pytest.approx(8.0 / eval_flops)
-    assert cost["wallclock_s"] == pytest.approx(cost["drafter_s"] + cost["refiner_s"])
+        assert "random draws" in cost["drafter"]["work"]
+    if name == "drafter_only":
+        assert cost["networks"] == {} and cost["nfe"] == 1.0  # one pass of its only network
+    elif name != "noise_start":
+        (net,) = cost["networks"].values()
+        assert net["evals_per_sample"] == evals
+        assert cost["drafter_nfe_equiv"] == pytest.approx(8.0 / net["flops_per_eval"])
+        assert cost["nfe"] == pytest.approx(evals + cost["drafter_nfe_equiv"])  # the drafter is on the axis
     assert cost["wallclock_s"] > 0 and cost["drafter_s"] >= 0 and cost["refiner_s"] >= 0
     assert isinstance(cost["peak_mem_bytes"], int) and cost["peak_mem_bytes"] > 0
+    assert cost["peak_mem_scope"] == "trial"
     # The measured batch is the seed's batch.
     torch.testing.assert_close(batch.samples, method.generate(32, seed=0).samples, rtol=0, atol=0)
 
@@ -292,6 +296,6 @@ def test_wallclock_total_is_the_median_of_whole_runs(monkeypatch) -> None:
             return torch.zeros(n, 2), 1.0
 
     monkeypatch.setattr(cost_mod.time, "perf_counter", lambda: clock[0])
-    batch = measure(Scripted(), 4, 0, eval_flops=1.0, repeats=3)
+    batch = measure(Scripted(), 4, 0, repeats=3)
     assert batch.cost["wallclock_s"] == 3.0
     assert batch.cost["drafter_s"] == 1.0 and batch.cost["refiner_s"] == 1.0

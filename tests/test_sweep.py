@@ -28,11 +28,21 @@ def test_smoke_sweep_writes_records_report_and_counts_nfe(workdir):
     recs = _records(run_dir)
     assert len(recs) == 3 + 4 + 1 and all(r["state"] == "COMPLETE" for r in recs)
     for r in recs:
-        assert set(r["cost"]) >= {"nfe", "drafter_nfe_equiv", "flops", "wallclock_s", "drafter_s", "refiner_s", "peak_mem_bytes"}
+        cost = r["cost"]
+        assert set(cost) >= {"nfe", "evals", "networks", "drafter", "drafter_nfe_equiv", "flops", "wallclock_s",
+                             "drafter_s", "refiner_s", "peak_mem_bytes", "peak_mem_scope"}
         assert set(r["quality"]) >= {"hist_tv", "hist_tv_ci", "sw2", "energy"}
         steps = r["params"]["method.steps"]
         expected = 0 if r["method"] == "drafter_only" else steps  # euler: one evaluation per step
-        assert r["cost"]["nfe"] == expected
+        assert cost["evals"] == expected
+        # The NFE axis holds the drafter too, in units of the method's largest network.
+        if r["method"] == "drafter_only":
+            assert cost["nfe"] == 1.0 and cost["networks"] == {}
+        else:
+            (net,) = cost["networks"].values()
+            assert net["evals_per_sample"] == expected
+            assert cost["nfe"] == pytest.approx(expected + cost["drafter_nfe_equiv"])
+            assert cost["flops"] == pytest.approx(net["flops_per_sample"] + cost["drafter_flops"])
         assert (run_dir / r["samples_path"]).exists()
         assert r["versions"]["torch"] and len(r["config_hash"]) == 16
     warm = [r for r in recs if r["method"] == "warm_start"]

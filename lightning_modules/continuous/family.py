@@ -10,6 +10,7 @@ from torch import nn
 from lightning_modules.continuous.flow import FlowMatching
 from lightning_modules.continuous.pairing import PAIRINGS, nearest
 from lightning_modules.continuous.paths import STARTS
+from lightning_modules.core import seeding
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import CONTINUOUS, FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
@@ -27,6 +28,7 @@ def fm_spec(role: str, cfg: DictConfig) -> dict:
     warm = {"data": data, "drafter": section(cfg, "drafter"), "net": ref["net"], "train": ref["train"],
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
+    warm["draws"] = seeding.DRAWS  # its training drafts come from the per-sample streams
     return warm
 
 

@@ -1,9 +1,13 @@
-"""Cost of one method setting: counted NFE, FLOPs, wall-clock (drafter, refiner, total), memory.
+"""Cost of one method setting: a per-network ledger, FLOPs, wall-clock and peak memory.
 
-Wall-clock excludes a warm-up run, synchronises CUDA where used, and is the median of
-`repeats` timed runs. FLOPs come from `FlopCounterMode` on one small batch, scaled by the
-counted NFE. Peak memory is CUDA's max allocated, or on CPU the process's peak RSS
-(a high-water mark over the whole process, not per trial: say so where it is reported).
+The order is what keeps the numbers honest:
+1. a warm-up run, watched by the ledger (which network, which shapes, how often); its samples
+   are the ones evaluated;
+2. `repeats` timed runs of the code path a user's sampler runs (draft, then refine, random
+   draws included), with nothing watching; the total is the median of whole runs;
+3. untimed: FLOPs of every (network, shapes) the ledger saw and of the drafter.
+Peak memory is the trial's: CUDA's peak allocation, or on Linux the process's resident peak
+after resetting it (`/proc/self/clear_refs`); elsewhere the process's high-water mark, said so.
 """
 
 from __future__ import annotations
@@ -12,99 +16,115 @@ import resource
 import statistics
 import sys
 import time
+from pathlib import Path
 
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from lightning_modules.core.ledger import Ledger, countable, nfe_in_largest
 from lightning_modules.core.method import Method, SampleBatch
 
+FLOPS_COUNTED = "matrix products, convolutions and attention; elementwise work is not counted"
 
-def _sync(device: torch.device) -> None:
+
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
 
 def count_flops(fn, *args, **kwargs) -> int:  # noqa: ANN001
     """FLOPs of one call of fn (matrix products; elementwise work is not counted)."""
-    with FlopCounterMode(display=False) as counter:
+    with countable(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
 
 
-def eval_flops_per_sample(net: torch.nn.Module, n: int = 64) -> float:
-    """FLOPs of one velocity evaluation per sample (t0 passed when the net is conditioned).
-
-    Counted in training mode: in eval mode under inference_mode, PyTorch's fused transformer
-    fast path hides attention and feed-forward products from FlopCounterMode."""
-    x = torch.zeros(n, *net.sample_shape)
-    t = torch.full((n,), 0.5)
-    extra = (t,) if getattr(net, "t0_conditioned", False) else ()
-    was_training = net.training
-    net.train()
-    try:
-        with torch.inference_mode():
-            return count_flops(net, x, t, *extra) / n
-    finally:
-        net.train(was_training)
+def drafter_cost(method: Method, n: int, seed: int) -> dict:
+    """The drafter's FLOPs per sample and what its work is. Its own count where it has one
+    (FlopCounterMode misses nn.LSTM), else counted on a draft of n samples."""
+    drafter = method.drafter
+    own = getattr(drafter, "flops_per_sample", None)
+    flops = float(own()) if own is not None else count_flops(method.draft, n, seed) / n
+    return {"flops_per_sample": flops, "counted_by": "its own formula" if own is not None else "FlopCounterMode",
+            "work": getattr(drafter, "work", "matrix products")}
 
 
-def drafter_flops_per_sample(method: Method, n: int, seed: int) -> float:
-    """A drafter's own count where it has one (FlopCounterMode misses nn.LSTM), else counted."""
-    own = getattr(getattr(method, "drafter", None), "flops_per_sample", None)
-    return float(own()) if own is not None else count_flops(method.draft, n, seed) / n
+class PeakMemory:
+    """Peak memory of the code run between `reset()` and `read()`."""
 
+    _CLEAR = Path("/proc/self/clear_refs")
 
-def peak_memory_bytes(device: torch.device) -> int:
-    if device.type == "cuda":
-        return int(torch.cuda.max_memory_allocated(device))
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return int(rss if sys.platform == "darwin" else rss * 1024)
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.scope = device, "trial"
+
+    def reset(self) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+            return
+        try:
+            self._CLEAR.write_text("5")  # Linux: resets the resident high-water mark (VmHWM)
+        except OSError:
+            self.scope = "process"
+
+    def read(self) -> int:
+        if self.device.type == "cuda":
+            return int(torch.cuda.max_memory_allocated(self.device))
+        if self.scope == "trial":
+            for line in Path("/proc/self/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
 @torch.inference_mode()
-def measure(
-    method: Method, n: int, seed: int, *, eval_flops: float, repeats: int = 3,
-    flop_n: int = 64, device: torch.device | str = "cpu",
-) -> SampleBatch:
-    """Generate n samples and measure their cost; returns the batch with `cost` filled.
-
-    eval_flops: FLOPs of one refiner evaluation per sample (from `eval_flops_per_sample`),
-    the unit in which the drafter's cost is also expressed (`drafter_nfe_equiv`).
-    """
-    device = torch.device("cpu" if device == "auto" else device)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
-    batch = method.generate(n, seed)  # warm-up run; its samples are the ones evaluated
+def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int = 64,
+            device: torch.device | str = "cpu") -> SampleBatch:
+    """Generate n samples and measure their cost; returns the batch with `cost` filled."""
+    device = torch.device(device)
+    memory = PeakMemory(device)
+    memory.reset()
+    with Ledger(method.networks()) as ledger:
+        batch = method.generate(n, seed)  # warm-up: watched, untimed; its samples are evaluated
     drafter_s, refiner_s, total_s = [], [], []
     for _ in range(max(1, repeats)):
-        _sync(device)
+        sync(device)
         t0 = time.perf_counter()
         drafts = method.draft(n, seed)
-        _sync(device)
+        sync(device)
         t1 = time.perf_counter()
         method.refine(drafts, n, seed)
-        _sync(device)
+        sync(device)
         t2 = time.perf_counter()
         drafter_s.append(t1 - t0)
         refiner_s.append(t2 - t1)
         total_s.append(t2 - t0)
-    drafter_flops = 0.0
-    if batch.drafts is not None:
-        drafter_flops = drafter_flops_per_sample(method, flop_n, seed)
+    peak = memory.read()
+    # Untimed from here: FLOPs of what the ledger saw, and of the drafter.
+    networks = ledger.breakdown(n)
+    drafter = drafter_cost(method, flop_n, seed) if batch.drafts is not None else None
+    drafter_flops = drafter["flops_per_sample"] if drafter else 0.0
+    nfe, largest = nfe_in_largest(networks, drafter_flops)
+    unit = networks[largest]["flops_per_eval"] if largest else drafter_flops
     # The total is the median of whole runs (not median drafter + median refiner, which can
     # pair a fast draft of one run with a fast refine of another); the parts are their own medians.
-    drafter_time, refiner_time = statistics.median(drafter_s), statistics.median(refiner_s)
     total = statistics.median(total_s)
     batch.cost = {
-        "nfe": batch.nfe,
-        "drafter_nfe_equiv": drafter_flops / eval_flops if eval_flops > 0 else 0.0,
-        "flops": drafter_flops + batch.nfe * eval_flops,
+        "nfe": nfe,
+        "evals": batch.nfe,
+        "flops": drafter_flops + sum(v["flops_per_sample"] for v in networks.values()),
+        "networks": networks,
+        "largest_network": largest,
+        "drafter": drafter,
         "drafter_flops": drafter_flops,
+        "drafter_nfe_equiv": drafter_flops / unit if unit > 0 else 0.0,
+        "flops_counted": FLOPS_COUNTED,
         "wallclock_s": total,
-        "drafter_s": drafter_time,
-        "refiner_s": refiner_time,
+        "drafter_s": statistics.median(drafter_s),
+        "refiner_s": statistics.median(refiner_s),
         "throughput": n / total if total > 0 else None,
-        "peak_mem_bytes": peak_memory_bytes(device),
+        "peak_mem_bytes": peak,
+        "peak_mem_scope": memory.scope,
         "timing_repeats": max(1, repeats),
     }
     return batch

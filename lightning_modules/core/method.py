@@ -36,6 +36,15 @@ class Method:
         """Samples and NFE per trajectory (counted by wrapping the net)."""
         raise NotImplementedError
 
+    def networks(self) -> dict[str, nn.Module]:
+        """The networks the cost ledger watches, by name: the trained models it was built from
+        (by role) except the drafter, whose cost is measured as one component; for a method
+        built by hand, its nn.Module attributes."""
+        models = getattr(self, "models", None)
+        if models is None:
+            models = {k: v for k, v in vars(self).items() if isinstance(v, nn.Module)}
+        return {k: v for k, v in models.items() if k != "drafter" and v is not self.drafter}
+
     @torch.inference_mode()
     def generate(self, n: int, seed: int) -> SampleBatch:
         drafts = self.draft(n, seed)
@@ -46,7 +55,9 @@ class Method:
     def from_knobs(cls, models: dict[str, nn.Module], knobs: dict) -> Method:
         """Built from the trained models it needs (keyword arguments named by role) and its
         knobs (registry factory)."""
-        return cls(**{need: models[need] for need in cls.needs}, **knobs)
+        method = cls(**{need: models[need] for need in cls.needs}, **knobs)
+        method.models = {need: models[need] for need in cls.needs}
+        return method
 
 
 class NetMethod(Method):

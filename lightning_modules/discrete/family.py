@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from lightning_modules.continuous.paths import STARTS
+from lightning_modules.core import seeding
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
@@ -34,6 +35,7 @@ def dfm_spec(role: str, cfg: DictConfig) -> dict:
     warm = {"data": data, "drafter": section(cfg, "drafter"), "net": ref["net"], "train": warm_train,
             "pairing": ref["pairing"], "start": ref["start"], "t0_conditioned": ref["t0_conditioned"]}
     warm["t0"] = list(ref["t0_range"]) if ref["t0_conditioned"] else ref["t0"]
+    warm["draws"] = seeding.DRAWS  # its training drafts come from the per-sample streams
     return warm
 
 

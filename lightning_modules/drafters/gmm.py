@@ -14,6 +14,8 @@ from lightning_modules.core import seeding
 
 
 class GMMDrafter(nn.Module):
+    work = "random draws, a component lookup and one small matrix product per sample (only the product is counted)"
+
     def __init__(self, weights: torch.Tensor, means: torch.Tensor, chol: torch.Tensor) -> None:
         super().__init__()
         self.register_buffer("cum_weights", torch.cumsum(weights, 0))
