@@ -12,6 +12,8 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules.core.device import resolve as resolve_device
+from lightning_modules.core.device import training_on
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
 from sweeps.cache import ArtifactCache
 from sweeps.config import config_hash, to_dict
@@ -28,7 +30,7 @@ class ModelStore:
 
     def __init__(self, cache: ArtifactCache, log=print) -> None:  # noqa: ANN001
         self.cache, self.log = cache, log
-        self._memo: dict[str, nn.Module] = {}
+        self._memo: dict[tuple[str, torch.device], nn.Module] = {}
         self._data: dict[str, object] = {}
         self.train_info: dict[str, dict] = {}
 
@@ -36,8 +38,10 @@ class ModelStore:
         return ArtifactCache.key(role, MODELS.get(role).spec(cfg))
 
     def get(self, role: str, cfg: DictConfig) -> nn.Module:
+        """The model, trained on and moved to the trial's device."""
         key = self.key(role, cfg)
-        if key not in self._memo:
+        where = resolve_device(cfg.get("device", "cpu"))
+        if (key, where) not in self._memo:
             spec = MODELS.get(role)
             # Initial weights come from the model's own training seed, not from whatever the
             # global RNG holds after earlier work, so a model is the same wherever it is trained.
@@ -50,14 +54,15 @@ class ModelStore:
                 self.train_info[key] = meta.get("train", {})
             else:
                 self.log(f"  training {role} [{key}] ...")
-                info = spec.train(model, cfg, self.data(cfg), lambda other: self.get(other, cfg))
+                with training_on(where):
+                    info = spec.train(model, cfg, self.data(cfg), lambda other: self.get(other, cfg))
                 self.log(f"  trained {role} [{key}] in {info.get('seconds', 0):.1f} s"
                          + (f", final loss {info['final_loss']:.4g}" if info.get("final_loss") is not None else ""))
-                self.cache.save(key, model.state_dict(), {"spec": spec.spec(cfg), "train": info})
+                self.cache.save(key, {k: v.cpu() for k, v in model.state_dict().items()},
+                                {"spec": spec.spec(cfg), "train": info})
                 self.train_info[key] = info
-            model.eval()
-            self._memo[key] = model
-        return self._memo[key]
+            self._memo[key, where] = model.to(where).eval()
+        return self._memo[key, where]
 
     def data(self, cfg: DictConfig):  # noqa: ANN201
         """The track's data module for cfg (memoised by the data section)."""

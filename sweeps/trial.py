@@ -10,6 +10,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from analysis.load import safe_name
 from lightning_modules.core.cost import measure
+from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.method import SampleBatch
 from lightning_modules.core.registry import DRAFTERS, METHODS, build_method
 from lightning_modules.tracks.base import Reference
@@ -94,10 +95,8 @@ class Evaluator:
             models[need] = self.models.get(need, cfg)
             key = self.models.key(need, cfg)
             train[need] = {"key": key, **self.models.train_info.get(key, {})}
-        knobs = {k.name: cfg.method[k.name] for k in spec.knobs if k.name in cfg.method}
-        knobs["start"] = cfg.refiner.start
-        method = build_method(spec.name, models, knobs)
-        batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats, device=cfg.device)
+        method = build_method(spec.name, models, knob_settings(cfg))
+        batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats, device=resolve_device(cfg.device))
         ref = self.reference(cfg)
         quality = track.quality(cfg, self.models, batch.samples, ref)
         return Evaluation(quality, ref.floor, batch.cost, batch, train, track.record_fields(cfg, self.models))
@@ -107,6 +106,14 @@ class Evaluator:
         folder = Path("samples") / safe_name(arm)
         return track_of(cfg).save_samples(run_dir, folder, trial, ev.batch, int(cfg.eval.save_samples), cfg,
                                           self.models)
+
+
+def knob_settings(cfg: DictConfig) -> dict:
+    """The method's knob values from cfg (and the refiner's start), as its factory takes them."""
+    spec = METHODS.get(cfg.method.name)
+    knobs = {k.name: cfg.method[k.name] for k in spec.knobs if k.name in cfg.method}
+    knobs["start"] = cfg.refiner.start
+    return knobs
 
 
 def check_t0_matches_refiner(cfg: DictConfig) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
+from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.registry import DRAFTERS, FAMILIES, METHODS, Knob, check_section
 from sweeps.errors import ConfigError
 from sweeps.models import track_of
@@ -39,9 +40,7 @@ def validate_run(cfg: DictConfig) -> None:
     """Checks of one runnable configuration (an arm, or an arm with trial params applied)."""
     track = track_of(cfg)
     track.validate(cfg)
-    if cfg.device == "cuda":
-        raise ConfigError("device", cfg.device, "cpu or auto: models and samplers are not moved to CUDA yet, "
-                          "so a CUDA run would time CPU work")
+    resolve_device(cfg.device)  # device=cuda without CUDA: one line, before any compute
     Knob("threads", int, low=1).check("threads", cfg.threads)
 
     spec = METHODS.get(cfg.method.name)
@@ -70,7 +69,7 @@ def validate_run(cfg: DictConfig) -> None:
         _t0_in_refiner_range(cfg)
     _int("eval.n_samples", cfg.eval.n_samples, 10)
     _int("eval.n_boot", cfg.eval.n_boot, 1)
-    _int("eval.timing_repeats", cfg.eval.timing_repeats, 1)
+    _int("eval.timing_repeats", cfg.eval.timing_repeats, 3)  # a median of fewer whole runs is one run's noise
 
 
 def _int(key: str, value: object, low: int) -> None:

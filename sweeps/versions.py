@@ -13,6 +13,8 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from lightning_modules.core.device import resolve as resolve_device
+
 ROOT = Path(__file__).resolve().parent.parent
 # The packages whose code changes a trial's numbers (analysis only reads them).
 MEASURING_PACKAGES = ("lightning_modules", "sweeps")
@@ -56,5 +58,5 @@ def versions() -> dict[str, str | None]:
 def conditions(cfg: DictConfig) -> dict:
     """Where and how the timings are taken: part of every trial's identity, so a resumed sweep
     never reuses timings from another host, device, thread count or code."""
-    device = "cpu" if cfg.device == "auto" else str(cfg.device)
+    device = resolve_device(str(cfg.device)).type  # auto: what it resolved to on this host
     return {"host": socket.gethostname(), "device": device, "threads": int(cfg.threads), "code": code_hash()}

@@ -38,6 +38,7 @@ def test_experiment_sets_arms_and_user_overrides_win():
         ("eval.primary_metric=fid", "eval.primary_metric"),
         ("method.t00=0.5", "method.t00"),
         ("method=nonexistent", "method"),
+        ("eval.timing_repeats=1", "eval.timing_repeats"),  # a median needs at least 3 whole runs
     ],
 )
 def test_bad_input_names_the_key(override, key):

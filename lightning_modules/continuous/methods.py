@@ -36,10 +36,10 @@ class _Integrating(NetMethod):
         raise NotImplementedError
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        noise = seeding.randn(n, *self.net.sample_shape, seed=seed, stream="noise")
+        noise = seeding.randn(n, *self.net.sample_shape, seed=seed, stream="noise", device=self.device)
         x = self.start_state(drafts, noise)
         counter = CountingVelocity(self.call_net)
-        grid = self.grid.to(dtype=x.dtype)
+        grid = self.grid.to(device=x.device, dtype=x.dtype)
         out = self.chunked(lambda xc: integrate(counter, xc, grid, self.solver, self.rtol, self.atol), x)
         return out, counter.nfe(n)
 

@@ -45,7 +45,7 @@ def time_grid(t0: float, steps: int) -> torch.Tensor:
         raise ValueError(f"steps={steps}: must be >= 1")
     if not 0.0 <= t0 < 1.0:
         raise ValueError(f"t0={t0}: must lie in [0, 1)")
-    return torch.linspace(t0, 1.0, steps + 1, dtype=torch.float64)
+    return torch.linspace(t0, 1.0, steps + 1, dtype=torch.float64, device="cpu")  # a host-side schedule
 
 
 def integrate(

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from lightning_modules.core.device import device_of
+
 
 @dataclass
 class SampleBatch:
@@ -30,11 +32,16 @@ class Method:
 
     def draft(self, n: int, seed: int) -> torch.Tensor | None:
         """The drafter's samples (per-sample seeds), or None for a method without one."""
-        return None if self.drafter is None else self.drafter.sample(n, seed=seed)
+        return None if self.drafter is None else self.drafter.sample(n, seed=seed)  # on the drafter's device
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
         """Samples and NFE per trajectory (counted by wrapping the net)."""
         raise NotImplementedError
+
+    @property
+    def device(self) -> torch.device:
+        """Where its models live: every tensor the method makes is made there."""
+        return device_of(*self.networks().values(), self.drafter)
 
     def networks(self) -> dict[str, nn.Module]:
         """The networks the cost ledger watches, by name: the trained models it was built from

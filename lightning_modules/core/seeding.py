@@ -67,7 +67,7 @@ def _generator(device: torch.device) -> torch.Generator:
 
 def _draw(kind: str, n: int, shape: tuple[int, ...], seed: int, stream: str, start: int,
           device: torch.device | str | None) -> torch.Tensor:
-    device = torch.device("cpu" if device is None else device)
+    device = torch.get_default_device() if device is None else torch.device(device)
     if n == 0:
         return torch.empty((0, *shape), device=device)
     per = block_rows(math.prod(shape))

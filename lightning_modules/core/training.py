@@ -11,12 +11,16 @@ from collections.abc import Iterable
 import lightning as L
 import torch
 
+from lightning_modules.core import device
+
 
 def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
-    accelerator: str = "cpu", progress: bool = False,
+    accelerator: str | None = None, progress: bool = False,
 ) -> dict:
-    """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds}."""
+    """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds}.
+    The accelerator follows the trial's device (`device.training_on`) unless given."""
+    accelerator = accelerator or device.accelerator()
     L.seed_everything(seed, workers=True, verbose=False)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)

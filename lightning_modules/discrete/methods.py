@@ -41,8 +41,8 @@ class _Discrete(NetMethod):
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
         x = self.start_state(drafts, n, seed)
-        jump_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/jump")
-        token_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/token")
+        jump_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/jump", device=x.device)
+        token_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/token", device=x.device)
         counter = CountingDenoiser(self.logits)
         out = self.chunked(lambda xc, ju, tu: discrete_sample(counter, xc, self.t0, self.steps, jump_u=ju,
                                                               token_u=tu, sampler=self.solver), x, jump_u, token_u)
@@ -70,7 +70,7 @@ class MaskedDFM(_Discrete):
         return torch.where(known.unsqueeze(-1), point_mass, logits)
 
     def start_state(self, drafts, n, seed):  # noqa: ANN001, ANN201
-        return torch.full((n, self.seq_len), self.mask_id, dtype=torch.long)
+        return torch.full((n, self.seq_len), self.mask_id, dtype=torch.long, device=self.device)
 
 
 @register_method("ws_dfm", needs=("drafter", "refiner"), role="method", t0="knob", kinds=("tokens",),
@@ -88,5 +88,5 @@ class WarmStartDFM(_Discrete):
         self.drafter, self.start = drafter, start
 
     def start_state(self, drafts, n, seed):  # noqa: ANN001, ANN201
-        u = seeding.rand(n, self.seq_len, seed=seed, stream="dfm/start")
+        u = seeding.rand(n, self.seq_len, seed=seed, stream="dfm/start", device=self.device)
         return source_state(drafts, mask_id=self.mask_id, t0=self.t0, start=self.start, u=u)

@@ -84,9 +84,9 @@ def discrete_sample(denoiser: Denoiser, x_t0: torch.Tensor, t0: float, steps: in
     jumped = torch.zeros_like(x, dtype=torch.bool)
     for i in range(steps):
         t, t_next = float(grid[i]), float(grid[i + 1])
-        s, s_next = float(path_progress(t, t0)), float(path_progress(t_next, t0))
+        s, s_next = (t - t0) / (1 - t0), (t_next - t0) / (1 - t0)  # path_progress, on host floats
         p_jump = 1.0 if i == steps - 1 else (s_next - s) / (1 - s)
-        logits = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float32))
+        logits = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device))
         proposal = _categorical(logits, token_u[:, i])
         jump = jump_u[:, i] < p_jump
         if sampler == "ancestral":

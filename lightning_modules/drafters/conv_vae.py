@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
 
 # Floor of the learned log-variance: stops the likelihood from running away once the decoder
@@ -110,7 +111,8 @@ class ConvVAEDrafter(L.LightningModule):
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, C, H, W] in [-1, 1]; draft i depends only on (seed, start + i)."""
         pixels = math.prod(self.shape) if self.sample_noise else 0
-        ze = seeding.randn(n, self.latent + pixels, seed=seed, stream="drafter/conv_vae", start=start)
+        device = device_of(self)
+        ze = seeding.randn(n, self.latent + pixels, seed=seed, stream="drafter/conv_vae", start=start, device=device)
         ze = ze.to(self.out_logvar)
         e = ze[:, self.latent:].view(n, *self.shape) if self.sample_noise else None
         return self.forward(ze[:, : self.latent], e).clamp(-1.0, 1.0)

@@ -22,6 +22,7 @@ from torch.nn import functional as F
 from torch.nn.utils.parametrizations import spectral_norm
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 from lightning_modules.drafters.conv_vae import check_image_shape
 
 
@@ -153,7 +154,8 @@ class GANDrafter(L.LightningModule):
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, C, H, W] in [-1, 1]; draft i depends only on (seed, start + i)."""
-        z = seeding.randn(n, self.latent, seed=seed, stream="drafter/gan", start=start)
+        device = device_of(self)
+        z = seeding.randn(n, self.latent, seed=seed, stream="drafter/gan", start=start, device=device)
         return self.forward(z.to(self.generator.dense.weight)).clamp(-1, 1)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -11,6 +11,7 @@ from sklearn.mixture import GaussianMixture
 from torch import nn
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 
 
 class GMMDrafter(nn.Module):
@@ -39,8 +40,9 @@ class GMMDrafter(nn.Module):
         return self.means.shape[0]
 
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
-        u = seeding.rand(n, seed=seed, stream="drafter/component", start=start).to(self.means)
-        z = seeding.randn(n, self.means.shape[1], seed=seed, stream="drafter/z", start=start).to(self.means)
+        device = device_of(self)
+        u = seeding.rand(n, seed=seed, stream="drafter/component", start=start, device=device)
+        z = seeding.randn(n, self.means.shape[1], seed=seed, stream="drafter/z", start=start, device=device)
         k = torch.searchsorted(self.cum_weights, u.clamp_max(self.cum_weights[-1] * (1 - 1e-7)))
         return self.forward(k, z)
 

@@ -12,6 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
 
 
@@ -51,7 +52,8 @@ class LSTMDrafter(L.LightningModule):
     def teacher_forced(self, x1: torch.Tensor, *, seed: int, start: int = 0) -> torch.Tensor:
         """Drafts paired with data x1 [n, L]: token p drawn from the LSTM given x1's own
         preceding tokens (what the drafter would write there), so draft and data are coupled."""
-        u = seeding.rand(*x1.shape, seed=seed, stream="drafter/lstm/teacher_forced", start=start)
+        device = device_of(self)
+        u = seeding.rand(*x1.shape, seed=seed, stream="drafter/lstm/teacher_forced", start=start, device=device)
         out = []
         for rows, u_rows in zip(x1.split(4096), u.split(4096), strict=True):
             cdf = F.softmax(self.logits(rows.to(self.head.weight.device)).double(), dim=-1).cumsum(-1)
@@ -62,8 +64,8 @@ class LSTMDrafter(L.LightningModule):
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, seq_len] of token ids (inverse-CDF sampling with per-sample uniforms)."""
-        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/lstm", start=start)
-        device = self.head.weight.device
+        device = device_of(self)
+        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/lstm", start=start, device=device)
         token = torch.full((n, 1), self.bos, dtype=torch.long, device=device)
         state = None
         out = []
@@ -71,7 +73,7 @@ class LSTMDrafter(L.LightningModule):
             h, state = self.lstm(self.embed(token), state)
             probs = F.softmax(self.head(h[:, -1]).double(), dim=-1)
             cdf = probs.cumsum(-1)
-            target = u[:, p].to(device).double().unsqueeze(1) * cdf[:, -1:]
+            target = u[:, p].double().unsqueeze(1) * cdf[:, -1:]
             token = torch.searchsorted(cdf, target, right=True).clamp_max(self.vocab_size - 1)
             out.append(token)
-        return torch.cat(out, dim=1).cpu()
+        return torch.cat(out, dim=1)

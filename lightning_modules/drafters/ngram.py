@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 
 
 class NGramDrafter(nn.Module):
@@ -74,7 +75,7 @@ class NGramDrafter(nn.Module):
         return seen, getattr(self, f"next{k}")[pick]
 
     def _context(self, x: torch.Tensor, p: int, k: int) -> torch.Tensor:
-        ctx = torch.zeros(x.shape[0], dtype=torch.long)
+        ctx = torch.zeros(x.shape[0], dtype=torch.long, device=x.device)
         for j in range(p - k, p):
             ctx = ctx * self.vocab_size + x[:, j]
         return ctx
@@ -82,10 +83,11 @@ class NGramDrafter(nn.Module):
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, seq_len] of token ids."""
-        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/ngram", start=start).double()
-        x = torch.zeros(n, self.seq_len, dtype=torch.long)
+        device = device_of(self)
+        u = seeding.rand(n, self.seq_len, seed=seed, stream="drafter/ngram", start=start, device=device).double()
+        x = torch.zeros(n, self.seq_len, dtype=torch.long, device=u.device)
         for p in range(self.seq_len):
-            token = torch.full((n,), -1, dtype=torch.long)
+            token = torch.full((n,), -1, dtype=torch.long, device=u.device)
             for k in range(min(self.order - 1, p), -1, -1):  # longest context first
                 todo = (token < 0).nonzero().squeeze(1)
                 if todo.numel() == 0:
@@ -100,8 +102,9 @@ class NGramDrafter(nn.Module):
         """Drafts paired with data x1 [n, L]: token p drawn from the model given x1's own
         preceding tokens (what the drafter would write there), so draft and data are coupled."""
         n, length = x1.shape
-        u = seeding.rand(n, length, seed=seed, stream="drafter/ngram/teacher_forced", start=start).double()
-        x = torch.full((n, length), -1, dtype=torch.long)
+        device = device_of(self)
+        u = seeding.rand(n, length, seed=seed, stream="drafter/ngram/teacher_forced", start=start, device=device).double()
+        x = torch.full((n, length), -1, dtype=torch.long, device=u.device)
         for p in range(length):
             for k in range(min(self.order - 1, p), -1, -1):
                 todo = (x[:, p] < 0).nonzero().squeeze(1)

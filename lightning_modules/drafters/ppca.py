@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 
 # Keeps the residual variance positive when every direction with variance is kept
 # (e.g. latent >= number of images - 1), so the likelihood stays finite.
@@ -83,7 +84,8 @@ class PPCADrafter(nn.Module):
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, C, H, W] in [-1, 1]; draft i depends only on (seed, start + i)."""
         q = self.latent
-        ze = seeding.randn(n, q + self.mean.shape[0], seed=seed, stream="drafter/ppca", start=start)
+        device = device_of(self)
+        ze = seeding.randn(n, q + self.mean.shape[0], seed=seed, stream="drafter/ppca", start=start, device=device)
         ze = ze.to(self.mean)
         return self.forward(ze[:, :q], ze[:, q:]).clamp(-1.0, 1.0)
 

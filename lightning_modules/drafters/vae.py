@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
 
 
@@ -44,8 +45,9 @@ class VAEDrafter(L.LightningModule):
 
     @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
-        z = seeding.randn(n, self.latent, seed=seed, stream="drafter/z", start=start)
-        e = seeding.randn(n, self.out_logvar.shape[0], seed=seed, stream="drafter/obs", start=start)
+        device = device_of(self)
+        z = seeding.randn(n, self.latent, seed=seed, stream="drafter/z", start=start, device=device)
+        e = seeding.randn(n, self.out_logvar.shape[0], seed=seed, stream="drafter/obs", start=start, device=device)
         return self.forward(z.to(self.out_logvar), e.to(self.out_logvar))
 
     def forward(self, z: torch.Tensor, e: torch.Tensor) -> torch.Tensor:
