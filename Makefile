@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
 
-.PHONY: setup quickstart test test-slow lint
+.PHONY: setup quickstart test test-slow lint gpu-check
 
 setup: $(VENV)/.installed
 
@@ -23,3 +23,7 @@ test-slow: setup
 
 lint: setup
 	$(VENV)/bin/ruff check .
+
+# The CUDA path (a machine with a GPU): CUDA tests, a smoke sweep on cuda and cpu, record checks.
+gpu-check: setup
+	$(PY) benchmarks/gpu_check.py

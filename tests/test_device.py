@@ -78,3 +78,25 @@ def test_a_method_samples_on_cuda_with_its_models_there(store):
                for m in models.values())
     batch = measure(build_method(spec.name, models, knob_settings(cfg)), 64, 0, repeats=3, device="cuda")
     assert batch.samples.is_cuda and batch.cost["peak_mem_bytes"] > 0
+
+
+def test_gpu_checks_verdict_on_records_the_code_writes(smoke_runs):
+    """`make gpu-check`'s checks, on the smoke run's real records relabelled as a CUDA run."""
+    import copy
+    import json
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from gpu_check import check
+
+    cpu = [json.loads(x) for x in (smoke_runs["points"] / "trials.jsonl").read_text().splitlines()]
+    assert len(check(cpu, cpu)) == len(cpu)  # a CPU run is not a CUDA run
+    cuda = copy.deepcopy(cpu)
+    for r in cuda:
+        r["cost"]["device"] = "cuda"
+    assert check(cuda, cpu) == []
+    cuda[0]["cost"]["flops"] *= 2
+    cuda[1]["cost"]["timing_repeats"] = 1
+    problems = check(cuda, cpu)
+    assert len(problems) == 2 and "FLOPs on CUDA" in problems[0] and "1 timed runs" in problems[1]
