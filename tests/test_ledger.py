@@ -127,15 +127,46 @@ class DraftOnly(Method):
 
 def test_the_drafters_wall_clock_is_what_its_own_sample_costs():
     """The per-sample draws are the GMM's whole work: a cache of them made the recorded time
-    400x too small. Medians of 7 on both sides; the bound is the issue's 1.5x."""
+    400x too small. Medians of 5 on both sides against the issue's 1.5x bound; timing on a
+    shared machine is noisy, so up to three attempts (the bug this guards is a 400x error)."""
     torch.manual_seed(0)
     data = torch.cat([torch.randn(500, 2) + 3, torch.randn(500, 2) - 3])
-    drafter, n = GMMDrafter.fit(data, 8), 20_000
-    cost = measure(DraftOnly(drafter), n, 0, repeats=7).cost
-    direct = []
-    for _ in range(7):
-        t = time.perf_counter()
-        drafter.sample(n, seed=0)
-        direct.append(time.perf_counter() - t)
-    ratio = cost["drafter_s"] / statistics.median(direct)
-    assert 1 / 1.5 <= ratio <= 1.5, ratio
+    drafter, n = GMMDrafter.fit(data, 8), 50_000
+    ratios = []
+    for _ in range(3):
+        cost = measure(DraftOnly(drafter), n, 0, repeats=5).cost
+        direct = []
+        for _ in range(5):
+            t = time.perf_counter()
+            drafter.sample(n, seed=0)
+            direct.append(time.perf_counter() - t)
+        ratios.append(cost["drafter_s"] / statistics.median(direct))
+        if 1 / 1.5 <= ratios[-1] <= 1.5:
+            return
+    pytest.fail(f"recorded drafter_s / direct sample() time: {ratios}")
+
+
+def test_peak_memory_is_the_trials_not_the_processs_high_water_mark():
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        pytest.skip("the per-trial reset needs /proc/self/clear_refs")
+    big = torch.ones(100_000_000)  # 400 MB resident before the trial
+    big += 1
+    process_peak = cost_mod.PeakMemory(torch.device("cpu"))
+    before = process_peak.read()
+    del big
+    cost = measure(TwoNets(), 8, 0, repeats=3).cost
+    assert cost["peak_mem_scope"] == "trial"
+    assert cost["peak_mem_bytes"] < before - 300_000_000
+
+
+def test_an_ngram_drafter_says_its_work_is_not_matrix_products():
+    from lightning_modules.drafters.ngram import NGramDrafter
+
+    tokens = torch.randint(0, 5, (400,), generator=torch.Generator().manual_seed(0))
+    drafter = NGramDrafter.fit(tokens, 5, 8, 3)
+    cost = measure(DraftOnly(drafter), 16, 0, repeats=3).cost
+    assert cost["drafter"]["flops_per_sample"] == 0 and cost["flops"] == 0
+    assert "not matrix products" in cost["drafter"]["work"]
+    assert cost["nfe"] == 0.0 and cost["drafter_s"] > 0
