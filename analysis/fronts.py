@@ -1,9 +1,11 @@
 """Pareto fronts and speed-up at iso-quality (DESIGN.md, "Speed-up at iso-quality").
 
 Fronts: (cost, quality) points, both minimised. Speed-up: target = the baseline's best
-quality + the half-width of that trial's CI. Each side's cost is read off its own measured
-points: the cheapest trial whose quality is at or below the target. No interpolation, no
-extrapolation; the edge cases are words, not numbers. Baselines are the arms whose records
+quality (its point estimate). Each side's cost is read off its own measured points: the
+cheapest trial whose quality is at or below the target. No interpolation, no
+extrapolation; the edge cases are words, not numbers. Every speed-up also gets an interval
+over the paired bootstrap replicates (``analysis.intervals``): the target moves with the
+baseline, replicate by replicate. Baselines are the arms whose records
 say ``role: baseline``; the speed-up-vs-t0 curve covers the arms with role ``method`` that
 declare ``method.t0`` among their knobs.
 """
@@ -19,7 +21,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from analysis.load import COST_AXES, arm_knobs, arm_order, arm_roles, complete_trials
+from analysis.intervals import SPEEDUP_CI, speedup_interval
+from analysis.load import COST_AXES, arm_knobs, arm_order, arm_roles, boot_matrix, complete_trials
 
 NEVER_REACHES = "never_reaches"
 DRAFTER_SUFFICES = "drafter_suffices"
@@ -38,6 +41,9 @@ class Points:
     quality_hi: np.ndarray
     nfe: np.ndarray
     trial: np.ndarray
+    drafter: np.ndarray  # bool: the drafter alone made these samples (no refiner call)
+    boot: np.ndarray  # [n, B] paired bootstrap replicates of the quality; B = 0 when none
+    pairing: tuple | None = ()  # (seed, n_samples) shared by the points; None when mixed
 
     @classmethod
     def of(
@@ -49,18 +55,26 @@ class Points:
         hi: ArrayLike | None = None,
         nfe: ArrayLike | None = None,
         trial: ArrayLike | None = None,
+        drafter: ArrayLike | None = None,
+        boot: ArrayLike | None = None,
+        pairing: tuple | None = (),
     ) -> Points:
-        """Build from sequences; missing CI bounds are NaN, missing nfe equals cost, trial = index."""
+        """Build from sequences; missing CI bounds are NaN, missing nfe equals cost, trial =
+        index, drafter = (nfe == 0), boot = no replicates; ``pairing`` () = paired with any."""
         cost = np.asarray(cost, dtype=float)
         n = len(cost)
         nan = np.full(n, np.nan)
+        nfe = cost if nfe is None else np.asarray(nfe, dtype=float)
         return cls(
             cost=cost,
             quality=np.asarray(quality, dtype=float),
             quality_lo=nan if lo is None else np.asarray(lo, dtype=float),
             quality_hi=nan if hi is None else np.asarray(hi, dtype=float),
-            nfe=cost if nfe is None else np.asarray(nfe, dtype=float),
+            nfe=nfe,
             trial=np.arange(n) if trial is None else np.asarray(trial),
+            drafter=(nfe == 0) if drafter is None else np.asarray(drafter, dtype=bool),
+            boot=np.zeros((n, 0)) if boot is None else np.asarray(boot, dtype=float).reshape(n, -1),
+            pairing=pairing,
         )
 
 
@@ -81,7 +95,16 @@ def points_for(trials: pd.DataFrame, metric: str, cost_axis: str) -> Points:
         quality_hi=column(f"q.{metric}_hi"),
         nfe=column("nfe"),
         trial=rows["trial"].to_numpy(),
+        drafter=rows["drafter_alone"].to_numpy(dtype=bool),
+        boot=boot_matrix(rows, metric),
+        pairing=_pairing(rows),
     )
+
+
+def _pairing(rows: pd.DataFrame) -> tuple | None:
+    """The (seed, n_samples) all ``rows`` share, None when they mix several (unpaired)."""
+    keys = set(zip(rows["seed"], rows["n_samples"], strict=True))
+    return next(iter(keys)) if len(keys) == 1 else (None if keys else ())
 
 
 def _cheapest(points: Points, mask: np.ndarray) -> int | None:
@@ -107,15 +130,28 @@ def _result(status: str, value: float | None, text: str, **fields: Any) -> dict[
     }
 
 
-def iso_quality_speedup(baseline: Points, method: Points) -> dict[str, Any]:
-    """Speed-up of ``method`` over ``baseline`` at the baseline's best quality (+ CI half-width).
+def iso_quality_speedup(baseline: Points, method: Points, ci: float = SPEEDUP_CI) -> dict[str, Any]:
+    """Speed-up of ``method`` over ``baseline`` at the baseline's best quality (point estimate).
 
     Returns ``{status, value, text, target, baseline_cost, method_cost, method_trial,
-    baseline_trial}``; status is ``ok`` ("8.0x"), ``lower_bound`` ("≥ 8.0x": the method meets
-    the target at the smallest cost on its grid), ``drafter_suffices`` (the cheapest trial
-    meeting the target has nfe 0), ``never_reaches`` or ``no_baseline``. ``value`` is
-    baseline_cost / method_cost, or None when the status is a word.
+    baseline_trial, interval, display}``; status is ``ok`` ("8.0x"), ``lower_bound`` ("≥
+    8.0x": the method meets the target at the smallest cost on its grid),
+    ``drafter_suffices`` (the cheapest trial meeting the target is the drafter alone: role
+    drafter, no refiner evaluation), ``never_reaches`` or ``no_baseline``. ``value`` is
+    baseline_cost / method_cost, or None when the status is a word. ``interval`` is
+    :func:`analysis.intervals.speedup_interval`; ``display`` = "8.0x [5.1, 12.3]".
     """
+    result = _point_speedup(baseline, method)
+    if result["status"] != NO_BASELINE:
+        result["interval"] = speedup_interval(baseline, method, ci)
+    else:
+        result["interval"] = {"ci": ci, "n_boot": 0, "text": None, "why": "no baseline"}
+    bracket = result["interval"]["text"]
+    result["display"] = f"{result['text']} {bracket}" if bracket else result["text"]
+    return result
+
+
+def _point_speedup(baseline: Points, method: Points) -> dict[str, Any]:
     ranked = np.where(np.isfinite(baseline.quality), baseline.quality, np.inf)
     if len(ranked) == 0 or not np.isfinite(ranked.min()):
         return _result(
@@ -128,10 +164,8 @@ def iso_quality_speedup(baseline: Points, method: Points) -> dict[str, Any]:
             method_trial=None,
             baseline_trial=None,
         )
-    best = int(np.argmin(ranked))
-    half_width = (baseline.quality_hi[best] - baseline.quality_lo[best]) / 2
-    # A missing CI counts as zero width: the target is then the best quality itself.
-    target = baseline.quality[best] + (half_width if np.isfinite(half_width) else 0.0)
+    # No CI half-width added: the interval, not a looser target, carries the uncertainty.
+    target = baseline.quality[int(np.argmin(ranked))]
     base_at = _cheapest(baseline, baseline.quality <= target)
     common = {
         "target": target,
@@ -144,7 +178,7 @@ def iso_quality_speedup(baseline: Points, method: Points) -> dict[str, Any]:
             NEVER_REACHES, None, "never reaches", method_cost=None, method_trial=None, **common
         )
     common |= {"method_cost": method.cost[hit], "method_trial": method.trial[hit]}
-    if method.nfe[hit] == 0:
+    if method.drafter[hit]:
         return _result(DRAFTER_SUFFICES, None, "drafter suffices", **common)
     if method.cost[hit] <= 0:  # a zero measured cost with refiner calls: no finite ratio
         return _result(OK, None, "n/a", **common)

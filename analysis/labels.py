@@ -134,3 +134,54 @@ def evaluator_note(summary: dict[str, Any]) -> str | None:
 def table_note(summary: dict[str, Any]) -> str | None:
     """The line under every table: the feature net (images) or evaluator LM (text), if any."""
     return features_note(summary) or evaluator_note(summary)
+
+
+def _n_boot(summary: dict[str, Any]) -> int:
+    for per_base in (summary.get("speedup_at_iso_quality") or {}).values():
+        for result in per_base.values():
+            n = (result.get("interval") or {}).get("n_boot")
+            if n:
+                return int(n)
+    return 0
+
+
+def confirm_note(summary: dict[str, Any]) -> str:
+    """Where each arm's best value comes from: its confirmation on fresh seeds, or the search."""
+    best = [b for b in (summary.get("best_quality") or {}).values() if b]
+    confirmed = [b for b in best if b.get("confirmed")]
+    if not best:
+        return ""
+    if len(confirmed) == len(best):
+        seeds = sorted({str(b["confirmed"]["seed"]) for b in confirmed})
+        return (
+            f"Best values: each arm's best setting re-evaluated on fresh seeds (seed {', '.join(seeds)}); "
+            "the speed-up table's 'in search' column is the same setting's value in the sweep, where it was picked."
+        )
+    if confirmed:
+        missing = [a for a, b in summary["best_quality"].items() if b and not b.get("confirmed")]
+        return (
+            "Best values: re-evaluated on fresh seeds except for "
+            f"{', '.join(missing)} (their search values, picked among many, read optimistic)."
+        )
+    return "Best values: from the search, not re-evaluated on fresh seeds (sweep.confirm=false)."
+
+
+def speedup_note(summary: dict[str, Any]) -> str:
+    """The line under the speed-up tables: how a speed-up and its interval read, where the best
+    values come from, and which speed-ups the sample count cannot resolve."""
+    n_boot = _n_boot(summary)
+    parts = [
+        "Speed-up = the baseline's cost at its best quality (point estimate) / the method's "
+        "cheapest cost reaching it, on measured points"
+    ]
+    if n_boot:
+        parts[0] += (
+            f"; in brackets its 95% interval over {n_boot} paired bootstrap replicates (in each, "
+            "the target is the baseline's best in that replicate; 'never' = the method does not "
+            "reach it there, 'drafter' = the drafter alone does, '≥' = reached at the grid's "
+            "smallest budget)"
+        )
+    parts[0] += "."
+    parts.append(confirm_note(summary))
+    parts.append((summary.get("uncertainty") or {}).get("text") or "")
+    return " ".join(p for p in parts if p)

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 TRIALS_FILE = "trials.jsonl"
@@ -39,7 +40,7 @@ COST_AXES: dict[str, Callable[[dict[str, Any]], float | None]] = {
 }
 
 COST_AXIS_LABELS: dict[str, str] = {
-    "nfe": "refiner NFE per sample",
+    "nfe": "NFE per sample (largest network; drafter included)",
     "wallclock": "wall-clock seconds per sample",
     "flops": "FLOPs per sample",
 }
@@ -112,6 +113,23 @@ def _number(value: Any) -> float:
         return math.nan
 
 
+def drafter_alone(record: dict[str, Any]) -> bool:
+    """The samples are the drafter's alone (no refiner call): role ``drafter``, or zero
+    refiner evaluations (``cost.evals``). NFE cannot tell: it counts the drafter too."""
+    cost = record.get("cost") or {}
+    if record.get("role") == "drafter":
+        return True
+    if "evals" in cost:
+        return _number(cost["evals"]) == 0
+    return _number(cost.get("nfe")) == 0  # records from before the ledger counted the drafter
+
+
+def _replicates(values: Any) -> np.ndarray | None:
+    if not isinstance(values, list) or not values:
+        return None
+    return np.array([_number(v) for v in values], dtype=float)
+
+
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
     params = record.get("params") or {}
     row: dict[str, Any] = {
@@ -134,6 +152,9 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "primary_metric": record.get("primary_metric"),
         "features": record.get("features") if isinstance(record.get("features"), dict) else None,
         "text_eval": record.get("text_eval") if isinstance(record.get("text_eval"), dict) else None,
+        "drafter_alone": drafter_alone(record),
+        "confirm": bool(record.get("confirm")),
+        "confirm_of": record.get("confirm_of"),
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))
@@ -145,6 +166,8 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
             row[f"q.{key[:-3]}_lo"], row[f"q.{key[:-3]}_hi"] = _number(lo), _number(hi)
         else:
             row[f"q.{key}"] = _number(value)
+    for key, value in (record.get("quality_boot") or {}).items():
+        row[f"boot.{key}"] = _replicates(value)
     for key, value in (record.get("reference_floor") or {}).items():
         row[f"floor.{key}"] = _number(value)
     for key, value in params.items():
@@ -171,14 +194,23 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``.
     ``features`` holds the record's feature-net dict (image trials), ``text_eval`` the
     evaluator LM (text trials); None where a record has none. Missing numbers are NaN.
-    A repeated (arm, trial) keeps the last record, with a warning. ``df.attrs`` holds
-    ``metrics`` (the first COMPLETE record's order), ``metric_info`` and ``track``.
+    ``boot.<metric>`` holds the trial's paired bootstrap replicates (an array, None where
+    absent), ``drafter_alone`` whether no refiner ran. A repeated (arm, trial) keeps the last
+    record, with a warning. Confirmation records (``confirm: true``: a picked setting
+    re-evaluated on fresh seeds) are not rows: fronts and speed-ups use the search trials
+    only, and ``df.attrs["confirmations"]`` lists them as flat rows (the last per arm and
+    ``confirm_of``). ``df.attrs`` also holds ``metrics`` (the first COMPLETE record's order),
+    ``metric_info`` and ``track``.
     Records without ``track``/``role`` (older wsbench) are refused with a ``ValueError``.
     """
     path = Path(run_dir) / TRIALS_FILE
     records = read_records(run_dir)
     check_records(records, path)
     frame = pd.DataFrame([_flatten(r) for r in records])
+    confirmations = frame.loc[frame["confirm"]].drop_duplicates(["arm", "confirm_of"], keep="last")
+    frame = frame.loc[~frame["confirm"]].reset_index(drop=True)
+    if frame.empty:
+        raise ValueError(f"{path}: only confirmation records, no search trials")
     key = ["arm", "trial"]
     duplicated = frame.duplicated(subset=key, keep="last")
     if duplicated.any():
@@ -203,7 +235,23 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     frame.attrs["metrics"] = [k for k in first_quality if not k.endswith("_ci")]
     frame.attrs["metric_info"] = _metric_info(records)
     frame.attrs["track"] = str(records[0]["track"])
+    boot_columns = [c for c in confirmations.columns if c.startswith("boot.")]
+    frame.attrs["confirmations"] = confirmations.drop(columns=boot_columns).to_dict("records")
     return frame
+
+
+def boot_matrix(rows: pd.DataFrame, metric: str) -> np.ndarray:
+    """The replicates of ``metric`` of ``rows`` as [len(rows), B] (NaN rows where a trial has
+    none); [len(rows), 0] when no row has any or their counts differ (nothing to pair)."""
+    column = f"boot.{metric}"
+    values = list(rows[column]) if column in rows else []
+    lengths = {len(v) for v in values if isinstance(v, np.ndarray)}
+    if len(lengths) != 1:
+        return np.zeros((len(rows), 0))
+    width = lengths.pop()
+    return np.array([v if isinstance(v, np.ndarray) else np.full(width, np.nan) for v in values]).reshape(
+        len(rows), width
+    )
 
 
 def metrics_of(frame: pd.DataFrame) -> list[str]:

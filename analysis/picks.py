@@ -43,3 +43,24 @@ def budget_picks(front: pd.DataFrame, k: int) -> pd.DataFrame:
     if len(front) <= k:
         return front
     return front.iloc[np.unique(np.round(np.linspace(0, len(front) - 1, k)).astype(int))]
+
+
+def best_by_arm(trials: pd.DataFrame, metric: str) -> dict[str, pd.Series]:
+    """Per arm (file order) its best trial on ``metric`` (ties to the fewer NFE): the setting
+    the tables report, and the one a sweep re-evaluates on fresh seeds (``sweep.confirm``)."""
+    done = complete_trials(trials)
+    done = done.loc[done[f"q.{metric}"].notna()]
+    out = {}
+    for arm in arm_order(trials):
+        rows = done.loc[done["arm"] == arm]
+        if not rows.empty:
+            out[arm] = best_and_cheapest(rows, metric, "nfe")[0]
+    return out
+
+
+def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> dict | None:
+    """The COMPLETE confirmation record (flat row) of ``arm``'s trial ``trial``, if any."""
+    for row in trials.attrs.get("confirmations") or []:
+        if row["arm"] == arm and row["confirm_of"] == trial and row["state"] == "COMPLETE":
+            return row
+    return None

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fronts import arm_fronts, baseline_arms, speedup_vs_t0, speedups
-from analysis.labels import metric_label, metric_text, short_label, table_note
+from analysis.labels import metric_label, metric_text, short_label, speedup_note, table_note
 from analysis.load import (
     arm_knobs,
     arm_order,
@@ -21,7 +21,7 @@ from analysis.load import (
     metrics_of,
     text_evaluators,
 )
-from analysis.picks import best_and_cheapest
+from analysis.picks import best_by_arm, confirmation_of
 from analysis.tables import fmt_number
 
 FIGURE_AXES = ("nfe", "wallclock")  # fronts and speed-ups are always given on these axes
@@ -82,25 +82,67 @@ def _front_pairs(fronts: dict[str, pd.DataFrame], metric: str, axis: str) -> dic
 
 
 def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> dict[str, Any]:
+    """Per arm its best setting's quality: from its confirmation on fresh seeds when the sweep
+    ran one (a best picked among many reads low: the winner's curse), else from the search;
+    ``search`` keeps the search trial's value, ``confirmed`` the confirmation's seed."""
     done = complete_trials(trials)
-    best = {}
+    picks = best_by_arm(trials, metric)
+    best: dict[str, Any] = {}
     for arm in arm_order(trials):
-        rows = done.loc[(done["arm"] == arm) & done[f"q.{metric}"].notna()]
-        if rows.empty:
+        row = picks.get(arm)
+        if row is None:
             best[arm] = None
             continue
-        row, _ = best_and_cheapest(rows, metric, "nfe")
+        again = confirmation_of(trials, arm, row["trial"])
+        shown = pd.Series(again) if again is not None else row
         best[arm] = {
-            "value": row[f"q.{metric}"],
-            "lo": row.get(f"q.{metric}_lo"),
-            "hi": row.get(f"q.{metric}_hi"),
+            "value": shown.get(f"q.{metric}"),
+            "lo": shown.get(f"q.{metric}_lo"),
+            "hi": shown.get(f"q.{metric}_hi"),
             "trial": row["trial"],
-            "floor": rows[f"floor.{metric}"].median(),
+            "floor": done.loc[done["arm"] == arm, f"floor.{metric}"].median(),
             "knobs": {k: row.get(f"param.{k}") for k in row["knobs"]},
+            "search": {
+                "value": row[f"q.{metric}"],
+                "lo": row.get(f"q.{metric}_lo"),
+                "hi": row.get(f"q.{metric}_hi"),
+                "seed": row.get("seed"),
+            },
+            "confirmed": {"seed": again.get("seed")} if again is not None else None,
         }
         if diversity:  # e.g. text: how diverse the best-PPL samples are
-            best[arm]["diversity"] = diversity_of(row, diversity)
+            best[arm]["diversity"] = diversity_of(shown, diversity)
     return best
+
+
+def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]:
+    """Which speed-ups the experiment cannot resolve: those whose interval contains 1
+    (``resolved`` False), as ``{"unresolved": ["arm vs baseline (axis)", ...], "text": ...}``;
+    the text says so and that ``eval.n_samples`` can be raised. Empty text when all resolve."""
+    unresolved, missing = [], 0
+    for axis, per_base in by_axis.items():
+        for base, per_arm in per_base.items():
+            for arm, result in per_arm.items():
+                interval = result.get("interval") or {}
+                if result.get("status") == "no_baseline":
+                    continue
+                if not interval.get("n_boot"):
+                    missing += 1
+                elif not interval.get("resolved", True):
+                    unresolved.append(f"{arm} vs {base} ({AXIS_SHORT.get(axis, axis)})")
+    n = ", ".join(str(v) for v in n_samples) or "—"
+    text = ""
+    if unresolved:
+        text = (
+            f"{len(unresolved)} speed-up(s) have a 95% interval that contains 1: at n = {n} "
+            f"samples per trial the CIs are wider than the differences reported "
+            f"({'; '.join(unresolved)}); raise eval.n_samples to narrow them."
+        )
+    if missing:
+        text += (" " if text else "") + (
+            f"{missing} speed-up(s) have no interval (no paired bootstrap replicates)."
+        )
+    return {"unresolved": unresolved, "n_missing_interval": missing, "text": text}
 
 
 def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, Any]:
@@ -116,6 +158,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
     nets, lms = feature_nets(trials), text_evaluators(trials)
     info = trials.attrs.get("metric_info", {})
     diversity = diversity_metrics(trials, metric)
+    n_samples = sorted({int(v) for v in pd.to_numeric(trials["n_samples"], errors="coerce").dropna()})
     return {
         "study": study.iloc[0] if len(study) else None,
         "track": trials.attrs.get("track"),
@@ -126,9 +169,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         },
         "features": nets,
         "text_eval": lms,
-        "n_samples": sorted(
-            {int(v) for v in pd.to_numeric(trials["n_samples"], errors="coerce").dropna()}
-        ),
+        "n_samples": n_samples,
         "cost_axis": cost_axis,
         "baseline": primary,
         "baselines": baselines,
@@ -146,6 +187,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         },
         "speedup_at_iso_quality": by_axis[cost_axis],
         "speedup_by_axis": by_axis,
+        "uncertainty": uncertainty(by_axis, n_samples),
         "speedup_vs_t0": speedup_vs_t0(trials, metric, cost_axis, primary) if primary else {},
         "best_quality": _best_quality(trials, metric, diversity),
         "n_trials": {arm: int((trials["arm"] == arm).sum()) for arm in arms},
@@ -184,8 +226,8 @@ def format_summary_table(summary: dict[str, Any]) -> str:
             cost, nfe, wall = any_result.get("baseline_cost"), "baseline", "baseline"
         else:
             cost = result.get("method_cost") if result else None
-            nfe = by_axis.get("nfe", {}).get(primary, {}).get(arm, {}).get("text", "—")
-            wall = by_axis.get("wallclock", {}).get(primary, {}).get(arm, {}).get("text", "—")
+            nfe = by_axis.get("nfe", {}).get(primary, {}).get(arm, {}).get("display", "—")
+            wall = by_axis.get("wallclock", {}).get(primary, {}).get(arm, {}).get("display", "—")
         best = best or {}
         at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
         rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), nfe, wall])
@@ -195,5 +237,5 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         for line in [headers, ["-" * w for w in widths], *rows]
     ]
     title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
-    notes = [table_note(summary), *renderer.notes(summary)]
+    notes = [speedup_note(summary), table_note(summary), *renderer.notes(summary)]
     return "\n".join([title, *lines, *(n for n in notes if n)])

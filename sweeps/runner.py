@@ -3,6 +3,10 @@
 Resume: finished trials are read back from trials.jsonl (the source of truth), so a re-run
 recomputes nothing and writes no duplicate; a trial killed mid-way left no record and is
 run again (its stale RUNNING Optuna trial is closed as FAIL first).
+
+Confirmations (`confirm`): a picked setting re-evaluated on fresh seeds after the search, written
+as a record with `confirm: true` and `confirm_of` (the picked trial), never told to Optuna and
+never counted as a search trial.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import torch
 from omegaconf import DictConfig
 
 from lightning_modules.core.registry import METHODS
+from lightning_modules.metrics._common import split_boot
 from sweeps.arms import Arm
 from sweeps.config import with_params
 from sweeps.progress import Progress
@@ -27,6 +32,10 @@ from sweeps.trial import Evaluator, knob_values, method_knobs, trial_hash
 from sweeps.versions import conditions, versions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+# Confirmations run at seed + this offset: a prime far above any sweep's seed, so their
+# per-sample noise and drafts share nothing with the search's.
+CONFIRM_SEED_OFFSET = 1_000_003
 
 COST_OF = {
     "nfe": lambda rec: rec["cost"]["nfe"],
@@ -75,7 +84,7 @@ class SweepRunner:
             # A single-process sweep owns its study: RUNNING trials are leftovers of a kill.
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-        done = [r for r in self.store.records() if r.get("arm") == arm.name]
+        done = [r for r in self.store.records() if r.get("arm") == arm.name and not r.get("confirm")]
         progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_OF[self.cost_axis], self.log)
         if s.sampler == "grid":
             seen = {_point_key(r.get("params", {}), arm.space) for r in done}
@@ -92,16 +101,54 @@ class SweepRunner:
                 self._one(study, arm, progress)
         progress.finish()
 
+    def _record(self, arm: Arm, number: int) -> dict:
+        spec = METHODS.get(arm.cfg.method.name)
+        return {"study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
+                "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
+                "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
+                "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
+                "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions()}
+
+    def _evaluate_into(self, record: dict, cfg: DictConfig):  # noqa: ANN202
+        """Evaluate cfg and fill the record; the replicates go to `quality_boot`."""
+        torch.set_num_threads(int(cfg.threads))
+        ev = self.evaluator.evaluate(cfg)
+        ev.quality, boot = split_boot(ev.quality)
+        record.update(state="COMPLETE", quality=ev.quality, quality_boot=boot, reference_floor=ev.floor,
+                      cost={**ev.cost, **conditions(cfg)}, train=ev.train, **ev.fields)
+        return ev
+
+    def confirm(self, arm: Arm, picked: dict) -> dict:
+        """Re-evaluate the picked record's setting on fresh seeds (seed + CONFIRM_SEED_OFFSET) and
+        append it as a confirmation record; a finished confirmation of the same setting is
+        returned as it is. No samples are saved (the search trial's stay as they are)."""
+        params = {k: picked["params"][k] for k in arm.space if k in picked.get("params", {})}
+        seed = int(arm.cfg.seed) + CONFIRM_SEED_OFFSET
+        cfg = with_params(with_params(arm.cfg, params), {"seed": seed})
+        chash = trial_hash(cfg, self.evaluator.identity(cfg))
+        for rec in self.store.records():
+            if rec.get("confirm") and rec.get("arm") == arm.name and rec.get("config_hash") == chash:
+                return rec
+        t_start = time.perf_counter()
+        record = self._record(arm, picked["trial"]) | {"confirm": True, "confirm_of": picked["trial"], "seed": seed,
+                                                        "params": knob_values(cfg, list(params)), "config_hash": chash}
+        ev = None
+        try:
+            ev = self._evaluate_into(record, cfg)
+            _check_finite(record)
+        except Exception as err:  # noqa: BLE001 - recorded; the table then says it was not confirmed
+            record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500])
+            for key in ("quality", "quality_boot", "reference_floor", "cost", *(ev.fields if ev else ())):
+                record.pop(key, None)
+        record["finished"] = _now()
+        record["seconds"] = round(time.perf_counter() - t_start, 3)
+        self.store.append(record)
+        return record
+
     def _one(self, study: optuna.Study, arm: Arm, progress: Progress) -> None:
         trial = study.ask()
-        started = _now()
         t_start = time.perf_counter()
-        spec = METHODS.get(arm.cfg.method.name)
-        record = {"study": self.cfg.sweep.study, "arm": arm.name, "trial": trial.number, "state": "FAIL",
-                  "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
-                  "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
-                  "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
-                  "n_samples": int(arm.cfg.eval.n_samples), "started": started, "versions": versions()}
+        record = self._record(arm, trial.number)
         ev = None
         try:
             # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
@@ -114,10 +161,7 @@ class SweepRunner:
                 self._tell(study, trial.number, previous)
                 progress.skipped(previous)
                 return
-            torch.set_num_threads(int(cfg.threads))
-            ev = self.evaluator.evaluate(cfg)
-            record.update(state="COMPLETE", quality=ev.quality, reference_floor=ev.floor,
-                          cost={**ev.cost, **conditions(cfg)}, train=ev.train, **ev.fields)
+            ev = self._evaluate_into(record, cfg)
             _check_finite(record)
             record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
                 self.run_dir, arm.name, trial.number, ev, cfg)
@@ -127,7 +171,8 @@ class SweepRunner:
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
             record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
                           traceback=traceback.format_exc(limit=4)[-2000:])
-            for key in ("quality", "reference_floor", "cost", "samples_path", "drafts_path", *(ev.fields if ev else ())):
+            for key in ("quality", "quality_boot", "reference_floor", "cost", "samples_path", "drafts_path",
+                        *(ev.fields if ev else ())):
                 record.pop(key, None)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)

@@ -86,6 +86,7 @@ class SweepConf:
     run_dir: str | None = None
     space: dict[str, Any] = field(default_factory=dict)  # free: swept key -> values / range
     arms: dict[str, Any] | None = None  # free: arm name -> {set: [...], space: {...}}
+    confirm: bool = MISSING  # re-run each arm's best setting on fresh seeds after the search
 
 
 @dataclass

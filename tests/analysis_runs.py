@@ -48,8 +48,20 @@ def copy_run(run_dir: Path, dest: Path) -> Path:
     return dest
 
 
-def records(run_dir: Path) -> list[dict[str, Any]]:
+def all_records(run_dir: Path) -> list[dict[str, Any]]:
+    """Every line of trials.jsonl: the search trials and the confirmations (``confirm``)."""
     return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+
+
+def records(run_dir: Path) -> list[dict[str, Any]]:
+    """The search trials (what fronts and speed-ups read), without the confirmation records
+    of the picked settings (``confirmations`` gives those)."""
+    return [r for r in all_records(run_dir) if not r.get("confirm")]
+
+
+def confirmations(run_dir: Path) -> list[dict[str, Any]]:
+    """The confirmation records: picked settings re-evaluated on fresh seeds after the search."""
+    return [r for r in all_records(run_dir) if r.get("confirm")]
 
 
 def write_records(run_dir: Path, recs: list[dict[str, Any]]) -> Path:
@@ -94,8 +106,14 @@ def with_values(
     params: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A copy of a real record moved to (``arm``, ``trial``) with one metric's value and CI
-    and the cost set (other metrics and cost fields as recorded), for hand-computed cases."""
+    and the cost set (other metrics and cost fields as recorded), for hand-computed cases.
+    The metric's recorded replicates are shifted with its value (their spread and pairing
+    kept), so intervals stay centred on the new value."""
     out = clone(record, arm=arm, trial=trial, params=params or {})
+    shift = value - out["quality"][metric]
+    boot = out.get("quality_boot") or {}
+    if metric in boot:
+        boot[metric] = [v + shift for v in boot[metric]]
     out["quality"][metric], out["quality"][f"{metric}_ci"] = value, list(ci)
     out["cost"]["nfe"] = nfe
     if wallclock_s is not None:

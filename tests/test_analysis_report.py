@@ -1,18 +1,18 @@
 """write_report on points runs: the smoke sweep's real run folder, and hand-computed speed-ups
 on copies of its records whose values are set by hand.
 
-Hand computation (qualities dyadic, 0.078125 = 5/64, so target sums are exact), sliced W2
-("sw2"), NFE axis:
-- noise_start[indep] (primary): best 0.0625, CI [0.046875, 0.078125] -> target 0.078125,
-  reached first at nfe 4 (0.078125, exactly on the target).
-- noise_start[ot] (a copy of the baseline with OT pairing): best 0.046875, CI [0.0390625,
-  0.0546875] -> target 0.0546875, at nfe 4.
-- warm: vs indep, nfe 1 already meets 0.078125 -> "≥ 4.0x"; vs ot, nfe 2 (0.046875) -> 2.0x.
-- ot vs indep: nfe 2 (0.0625) -> 2.0x; indep vs ot: best 0.0625 > 0.0546875 -> never reaches.
+Hand computation (qualities dyadic), sliced W2 ("sw2"), NFE axis; the target is the
+baseline's best point estimate (no CI half-width added):
+- noise_start[indep] (primary): best 0.0625 at nfe 8 -> target 0.0625, baseline cost 8.
+- noise_start[ot] (a copy of the baseline with OT pairing): best 0.046875 at nfe 4.
+- warm: vs indep, nfe 2 (0.046875 and 0.0625; nfe 1 gives 0.0703125 > 0.0625) -> 8 / 2 =
+  4.0x (its grid starts at nfe 1: not a lower bound); vs ot, nfe 2 (0.046875) -> 2.0x.
+- ot vs indep: nfe 2 (0.0625, on the target) -> 4.0x; indep vs ot: never reaches.
 - drafter: 0.375 -> never reaches both.
 Wall-clock (per sample): baselines 0.5 s x nfe, warm 0.5 s x nfe + 0.25 s, over n samples.
-- warm vs indep: 2 / 0.75 at its cheapest trial -> "≥ 2.7x"; vs ot: 2 / 1.25 (its only trial
-  under 0.0546875) -> 1.6x.
+- warm vs indep: 4 / 1.25 -> 3.2x; vs ot: 2 / 1.25 -> 1.6x; ot vs indep: 4 / 1 -> 4.0x.
+These records carry no replicates (hand-set values), so no interval is shown; intervals are
+tested on real replicates in test_speedup_intervals.py.
 """
 
 import json
@@ -61,6 +61,7 @@ def make_run(real: Path, dest: Path, *, with_samples: bool = True) -> Path:
         out = clone(template, arm=arm, trial=trial, params=params)
         out["quality"].update(sw2=sw2, sw2_ci=[lo, hi], energy=2 * sw2, energy_ci=[0, 4 * sw2])
         out["reference_floor"].update(sw2=FLOOR, energy=0.001)
+        out.pop("quality_boot")  # hand-set values: no replicates (as with eval.n_boot = 0)
         out["cost"].update(nfe=nfe, flops=100.0 * nfe + 1, wallclock_s=0.5 * nfe + drafter_s)
         if not with_samples:
             out["samples_path"] = out["drafts_path"] = None
@@ -239,35 +240,42 @@ def test_report_files_and_summary_values(smoke_runs, tmp_path):
     vs_ind, vs_ot = summary["speedup_at_iso_quality"][IND], summary["speedup_at_iso_quality"][OT]
     assert set(vs_ind) == {OT, WARM, DRAFT} and set(vs_ot) == {IND, WARM, DRAFT}
     assert vs_ind[WARM] == {
-        "status": "lower_bound",
+        "status": "ok",
         "value": 4.0,
-        "text": "≥ 4.0x",
-        "target": 0.078125,
-        "baseline_cost": 4.0,
-        "method_cost": 1.0,
-        "method_trial": 2,
-        "baseline_trial": 2,
+        "text": "4.0x",
+        "target": 0.0625,
+        "baseline_cost": 8.0,
+        "method_cost": 2.0,
+        "method_trial": 1,
+        "baseline_trial": 3,
+        "interval": {
+            "ci": 0.95,
+            "n_boot": 0,
+            "text": None,
+            "why": "no bootstrap replicates recorded (eval.n_boot = 0 or an older run)",
+        },
+        "display": "4.0x",
     }
-    assert (vs_ind[OT]["status"], vs_ind[OT]["value"], vs_ind[OT]["text"]) == ("ok", 2.0, "2.0x")
+    assert (vs_ind[OT]["status"], vs_ind[OT]["value"], vs_ind[OT]["text"]) == ("ok", 4.0, "4.0x")
     assert vs_ind[DRAFT]["status"] == "never_reaches" and vs_ind[DRAFT]["value"] is None
     assert (vs_ot[WARM]["status"], vs_ot[WARM]["value"], vs_ot[WARM]["target"]) == (
         "ok",
         2.0,
-        0.0546875,
+        0.046875,
     )
     assert vs_ot[IND]["text"] == "never reaches"
     assert summary["speedup_by_axis"]["nfe"] == summary["speedup_at_iso_quality"]
 
     wall = summary["speedup_by_axis"]["wallclock"][IND]
-    assert wall[WARM]["status"] == "lower_bound" and wall[WARM]["text"] == "≥ 2.7x"
-    assert wall[WARM]["value"] == pytest.approx(2 / 0.75)
-    assert wall[OT]["status"] == "ok" and wall[OT]["value"] == pytest.approx(2.0)
+    assert wall[WARM]["status"] == "ok" and wall[WARM]["text"] == "3.2x"
+    assert wall[WARM]["value"] == pytest.approx(4 / 1.25)
+    assert wall[OT]["status"] == "ok" and wall[OT]["value"] == pytest.approx(4.0)
 
     by_t0 = summary["speedup_vs_t0"]
     assert list(by_t0) == [WARM]
     assert [(r["t0"], r["status"], r["value"]) for r in by_t0[WARM]] == [
-        (0.5, "ok", 2.0),
-        (0.8, "lower_bound", 4.0),
+        (0.5, "ok", 4.0),
+        (0.8, "ok", 4.0),
     ]
     warm = of_arm(records(run), WARM)[0]
     expected = {k: warm["params"][k] for k in warm["knobs"]} | {"method.t0": 0.5, "method.steps": 2}
@@ -283,15 +291,17 @@ def test_tables_markdown_and_latex(smoke_runs, tmp_path):
     assert md_cells(md, WARM) == [
         WARM,
         "0.04688 [0.03687, 0.05688]",
+        "0.04688",  # in search: no confirmation in these records, so the same trial
         "0.007812",
-        "≥ 4.0x",
-        "≥ 2.7x",
+        "4.0x",
+        "3.2x",
         "2.0x",
         "1.6x",
     ]
-    assert md_cells(md, IND)[3:5] == ["baseline", "baseline"]
+    assert md_cells(md, IND)[4:6] == ["baseline", "baseline"]
+    assert "not re-evaluated on fresh seeds" in md
     tex = (run / "report" / "speedup.tex").read_text()
-    assert r"warm\_start{[}gmm4{]}" in tex and r"$\geq$ 4.0x" in tex
+    assert r"warm\_start{[}gmm4{]}" in tex and "4.0x" in tex
     assert "\\toprule" in tex and tex.count(r"\\") == 1 + 4  # header + one row per arm
     front = md_rows((run / "report" / "front.md").read_text())
     assert len(front) == 2 + 4 + 3 + 2 + 1  # header, separator, front points per arm
@@ -311,8 +321,8 @@ def test_metric_and_axis_choice_and_missing_samples(smoke_runs, tmp_path):
     assert summary["metric"] == "energy" and summary["cost_axis"] == "wallclock"
     assert (tmp_path / "elsewhere" / "samples.png").is_file()
     assert not (run / "report").exists()
-    # energy = 2 sw2 with CI [0, 4 sw2]: the indep target is 0.125 + 0.125 = 0.25.
-    assert summary["speedup_at_iso_quality"][IND][WARM]["target"] == 0.25
+    # energy = 2 sw2: the indep target is its best energy, 2 x 0.0625 (no half-width added).
+    assert summary["speedup_at_iso_quality"][IND][WARM]["target"] == 0.125
     assert summary["speedup_by_axis"].keys() == {"nfe", "wallclock"}
     with pytest.raises(ValueError, match="metric='fid' is not in the trials"):
         write_report(run, metric="fid")
@@ -327,6 +337,6 @@ def test_format_summary_table(smoke_runs, tmp_path):
     lines = text.splitlines()
     assert lines[0] == f"smoke: sw2, speed-up vs {IND}"
     rows = {line.split()[0]: line.split() for line in lines[3:]}
-    assert rows[WARM] == [WARM, "0.04688", "1", "≥", "4.0x", "≥", "2.7x"]
-    assert rows[IND] == [IND, "0.0625", "4", "baseline", "baseline"]
+    assert rows[WARM] == [WARM, "0.04688", "2", "4.0x", "3.2x"]
+    assert rows[IND] == [IND, "0.0625", "8", "baseline", "baseline"]
     assert rows[DRAFT][-4:] == ["never", "reaches", "never", "reaches"]

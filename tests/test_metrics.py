@@ -147,9 +147,9 @@ def test_energy_subsets_large_inputs_deterministically():
 def test_sw2_bootstrap_replicates_equal_explicit_resamples():
     x, y = gaussian(80, seed=24), gaussian(50, seed=25)
     est = sw2(x, y, n_boot=3, seed=5, n_projections=8, n_boot_projections=8)
-    gen = make_generator(5)
-    random_directions(2, 8, gen)  # sw2 draws its directions first
-    counts = bootstrap_counts(80, 3, gen)
+    # The resamples come from a fresh generator of the seed, whatever the directions drew, so
+    # every metric (and every trial with this seed and n) resamples the same indices.
+    counts = bootstrap_counts(80, 3, make_generator(5))
     for b in range(3):
         resample = x[torch.repeat_interleave(torch.arange(80), counts[b].long())]
         direct = sw2(resample, y, seed=5, n_projections=8).value

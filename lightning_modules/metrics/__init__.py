@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from ._common import Estimate, PointsLike, check_pair, percentile_interval
+from ._common import BOOT_SUFFIX, Estimate, PointsLike, boot_record, check_pair, percentile_interval
 from .energy import energy
 from .histogram import hist_tv
 from .sliced import sw2
@@ -69,6 +69,7 @@ def quality(
     ci: float = 0.95,
     seed: int = 0,
     options: dict[str, dict] | None = None,
+    replicates: bool = False,
 ) -> dict[str, float | list[float]]:
     """Distances from generated ``samples`` [n, d] to ``reference`` [m, d], with CIs.
 
@@ -83,9 +84,11 @@ def quality(
         ci: coverage of the bootstrap interval, in (0, 1).
         seed: fixes sw2 directions, energy subsets and all resamples.
         options: per-metric keyword options, e.g. ``{"hist_tv": {"bins": 32}}``.
+        replicates: also return each metric's ``n_boot`` centred replicates as
+            ``name + "_boot"`` (``_common.boot_record``; paired across calls with one seed).
 
     Returns:
-        ``{name: value, name + "_ci": [lo, hi]}`` with python floats.
+        ``{name: value, name + "_ci": [lo, hi]}`` with python floats (and ``name_boot``).
 
     Raises:
         ValueError: unknown metric name, bad shapes, or non-finite rows in either input
@@ -100,6 +103,8 @@ def quality(
         est = METRICS[name](x, y, n_boot=n_boot, seed=seed, **(options or {}).get(name, {}))
         out[name] = est.value
         out[name + "_ci"] = percentile_interval(est, ci)
+        if replicates:
+            out[name + BOOT_SUFFIX] = boot_record(est)
     return out
 
 

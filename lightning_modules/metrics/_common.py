@@ -3,6 +3,12 @@
 All metrics work on CPU float64 tensors of points, shape [n, d]. Bootstrap replicates
 resample the *generated* samples x with replacement and keep the reference y fixed, so
 the interval describes the sampling noise of the method's n samples.
+
+Resamples are paired across trials: every metric draws its resample indices from a fresh
+generator seeded with the trial's seed (:func:`resample_generator`), so replicate b of any
+two trials with the same n and seed resamples the same sample indices. With per-sample seeds
+(sample i of every method sees the same noise and draft), replicate b of the baseline and
+replicate b of a method are one joint resample, which is what a speed-up's interval needs.
 """
 
 from __future__ import annotations
@@ -64,6 +70,12 @@ def make_generator(seed: int) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(int(seed))
 
 
+def resample_generator(seed: int) -> torch.Generator:
+    """The generator of the bootstrap resamples: fresh, seeded with ``seed`` only, so the
+    indices do not depend on what else a metric drew (directions, subsets) before them."""
+    return make_generator(seed)
+
+
 def bootstrap_indices(n: int, n_boot: int, generator: torch.Generator) -> Tensor:
     """Indices [n_boot, n] drawn uniformly with replacement from range(n)."""
     return torch.randint(0, n, (n_boot, n), generator=generator)
@@ -97,3 +109,29 @@ def percentile_interval(estimate: Estimate, ci: float) -> list[float]:
     levels = torch.tensor([(1.0 - ci) / 2.0, (1.0 + ci) / 2.0], dtype=torch.float64)
     lo, hi = torch.quantile(centred, levels).tolist()
     return [max(float(lo), 0.0), float(hi)]
+
+
+BOOT_SUFFIX = "_boot"  # quality key of a metric's replicates, moved to the record's quality_boot
+
+
+def centred_replicates(estimate: Estimate) -> Tensor:
+    """The replicates shifted by (value - mean) and clipped at 0, as :func:`percentile_interval`
+    uses them: their percentiles are the interval. Empty if there are none."""
+    reps = estimate.replicates
+    if reps.numel() == 0:
+        return reps
+    return (reps - reps.mean() + estimate.value).clamp_min(0.0)
+
+
+def boot_record(estimate: Estimate, digits: int = 6) -> list[float]:
+    """The centred replicates as python floats rounded to ``digits`` significant digits (the
+    record keeps B of them per metric; 6 digits keep trials.jsonl small and lose nothing a
+    percentile of B <= 1000 replicates can see)."""
+    return [float(f"{v:.{digits}g}") for v in centred_replicates(estimate).tolist()]
+
+
+def split_boot(quality: dict) -> tuple[dict, dict]:
+    """(quality without the ``<metric>_boot`` keys, ``{metric: replicates}``)."""
+    boot = {k[: -len(BOOT_SUFFIX)]: v for k, v in quality.items() if k.endswith(BOOT_SUFFIX)}
+    rest = {k: v for k, v in quality.items() if not k.endswith(BOOT_SUFFIX)}
+    return rest, boot

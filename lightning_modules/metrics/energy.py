@@ -16,7 +16,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._common import Estimate, PointsLike, bootstrap_counts, check_pair, make_generator
+from ._common import (
+    Estimate,
+    PointsLike,
+    bootstrap_counts,
+    check_pair,
+    make_generator,
+    resample_generator,
+)
 
 # Replicates per matrix product: [chunk, n] @ [n, n] keeps temporaries small.
 _BOOT_CHUNK = 25
@@ -48,7 +55,7 @@ def energy(
 
     Args:
         n_boot: bootstrap replicates (resampling the possibly subsetted x; y fixed).
-        seed: fixes the subsets (x first, then y) and then the resamples.
+        seed: fixes the subsets (x first, then y) and, separately, the resamples.
         max_n: largest number of points of x or y used; larger inputs are subsetted.
     """
     x, y = check_pair(x, y)
@@ -67,7 +74,7 @@ def energy(
     if n_boot > 0:
         # A resample with counts c is the weighting w = c / n of the original points, so
         # every replicate is a quadratic form in the precomputed distances: no new cdist.
-        weights = bootstrap_counts(n, n_boot, gen) / n  # [B, n]
+        weights = bootstrap_counts(n, n_boot, resample_generator(seed)) / n  # [B, n]
         for start in range(0, n_boot, _BOOT_CHUNK):
             wb = weights[start : start + _BOOT_CHUNK]
             within_x = ((wb @ d_xx) * wb).sum(dim=1)

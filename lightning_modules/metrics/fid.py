@@ -44,10 +44,11 @@ from . import IMAGE_METRICS
 from ._common import (
     Estimate,
     PointsLike,
+    boot_record,
     bootstrap_indices,
     check_pair,
-    make_generator,
     percentile_interval,
+    resample_generator,
 )
 
 # What torch-fidelity's Inception loader would fetch into <torch hub dir>/checkpoints/.
@@ -114,7 +115,7 @@ def fid(gen_feats: PointsLike, ref_feats: PointsLike, *, n_boot: int = 100, seed
     metric.update(x, real=False)
     value = float(metric.compute())
     reps = []
-    for rows in bootstrap_indices(x.shape[0], n_boot, make_generator(seed)):
+    for rows in bootstrap_indices(x.shape[0], n_boot, resample_generator(seed)):
         metric.reset()  # clears only the generated side (reset_real_features=False)
         metric.update(x[rows], real=False)
         reps.append(float(metric.compute()))
@@ -222,6 +223,7 @@ def _resolve(metrics: Sequence[str]) -> list[str]:
 def image_quality(
     samples: Tensor, reference: Tensor, feature_net: nn.Module, *,
     metrics: Sequence[str] = IMAGE_METRICS, n_boot: int = 100, ci: float = 0.95, seed: int = 0,
+    replicates: bool = False,
 ) -> dict[str, float | list[float]]:
     """FID/KID of generated images against reference images, with intervals.
 
@@ -231,6 +233,9 @@ def image_quality(
             (from :func:`image_features` with the same ``feature_net``).
         n_boot: fid bootstrap replicates (0: interval [value, value]); kid's replicates are
             its subsets.
+        replicates: also return each metric's replicates as ``name + "_boot"`` (fid: the
+            bootstrap, paired across calls with one seed; kid: its per-subset values, whose
+            subsets are also the same for one seed and sizes).
 
     Returns:
         ``{name: value, name + "_ci": [lo, hi]}`` with python floats, like ``metrics.quality``.
@@ -252,6 +257,8 @@ def image_quality(
             kid(gen_feats, ref_feats, seed=seed)
         out[name] = est.value
         out[name + "_ci"] = percentile_interval(est, ci)
+        if replicates:
+            out[name + "_boot"] = boot_record(est)
     return out
 
 

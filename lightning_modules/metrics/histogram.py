@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._common import Estimate, PointsLike, bootstrap_indices, check_pair, make_generator
+from ._common import Estimate, PointsLike, bootstrap_indices, check_pair, resample_generator
 
 
 def grid_bounds(reference: Tensor, margin: float = 0.05) -> tuple[Tensor, Tensor]:
@@ -74,8 +74,7 @@ def hist_tv(
 
     reps = torch.empty(n_boot, dtype=torch.float64)
     if n_boot > 0:
-        gen = make_generator(seed)
-        resampled_cells = x_cell[bootstrap_indices(x.shape[0], n_boot, gen)]  # [B, n]
+        resampled_cells = x_cell[bootstrap_indices(x.shape[0], n_boot, resample_generator(seed))]  # [B, n]
         hist = torch.zeros(n_boot, cells, dtype=torch.float64)
         hist.scatter_add_(1, resampled_cells, torch.ones_like(resampled_cells, dtype=hist.dtype))
         reps = 0.5 * (hist / x.shape[0] - q).abs().sum(dim=1)

@@ -17,7 +17,14 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._common import Estimate, PointsLike, bootstrap_counts, check_pair, make_generator
+from ._common import (
+    Estimate,
+    PointsLike,
+    bootstrap_counts,
+    check_pair,
+    make_generator,
+    resample_generator,
+)
 
 # Elements per bootstrap chunk ([chunk, P, n] float64, ~32 MiB): bounds memory at large n.
 _CHUNK_ELEMENTS = 1 << 22
@@ -109,7 +116,7 @@ def sw2(
 
     Args:
         n_boot: bootstrap replicates (resampling x with replacement; y fixed).
-        seed: fixes the directions (drawn first) and then the resamples.
+        seed: fixes the directions and, separately, the resamples.
         n_projections: number of random directions P for the value.
         n_boot_projections: directions (the first frames of the P) used by each bootstrap
             replicate. Replicates cost O(n_boot * P * n); the interval is centred on the
@@ -129,7 +136,7 @@ def sw2(
 
     reps = torch.empty(n_boot, dtype=torch.float64)
     if n_boot > 0:
-        counts = bootstrap_counts(n, n_boot, gen)  # [B, n]
+        counts = bootstrap_counts(n, n_boot, resample_generator(seed))  # [B, n]
         k = min(n_projections, n_boot_projections)
         reps = _bootstrap_sw2(xs[:k], order[:k], ys_q[:k], ix, w, counts)
     return Estimate(value=value, replicates=reps)

@@ -42,10 +42,11 @@ from torch.nn import functional as F
 
 from ._common import (
     Estimate,
+    boot_record,
     bootstrap_counts,
     bootstrap_indices,
-    make_generator,
     percentile_interval,
+    resample_generator,
 )
 
 # Characters, not words: distinct_3 of real text is already below 0.1 at 1000 samples (81
@@ -132,7 +133,7 @@ def distinct_n(tokens: Tensor, n: int) -> float:
 def _mean_estimate(values: Tensor, n_boot: int, seed: int, transform: Callable[[Tensor], Tensor]) -> Estimate:
     """transform(mean of values) and its bootstrap replicates over the samples."""
     value = float(transform(values.mean()))
-    counts = bootstrap_counts(values.numel(), n_boot, make_generator(seed))
+    counts = bootstrap_counts(values.numel(), n_boot, resample_generator(seed))
     return Estimate(value, transform(counts @ values / values.numel()))
 
 
@@ -147,7 +148,7 @@ def gen_ppl(nll: Tensor, *, n_boot: int = 100, seed: int = 0) -> Estimate:
 def _distinct_estimate(tokens: Tensor, n: int, n_boot: int, seed: int) -> Estimate:
     ids = _ngram_ids(tokens, n)
     reps = [torch.unique(ids[rows]).numel() / ids.numel()
-            for rows in bootstrap_indices(len(ids), n_boot, make_generator(seed))]
+            for rows in bootstrap_indices(len(ids), n_boot, resample_generator(seed))]
     return Estimate(torch.unique(ids).numel() / ids.numel(), torch.tensor(reps, dtype=torch.float64))
 
 
@@ -180,12 +181,13 @@ def _estimates(samples: Tensor, lm: LogitsLM | None, names: list[str], n_boot: i
 
 def text_quality(
     samples: Tensor, lm: LogitsLM | None, *, metrics: Sequence[str] = TEXT_METRICS,
-    n_boot: int = 100, ci: float = 0.95, seed: int = 0,
+    n_boot: int = 100, ci: float = 0.95, seed: int = 0, replicates: bool = False,
 ) -> dict[str, float | list[float]]:
     """Text metrics of generated token ids [n, L], with bootstrap intervals over the samples.
 
     Every metric uses its own generator seeded with ``seed`` (the same resamples for each), so
-    a value does not depend on which other metrics are requested.
+    a value does not depend on which other metrics are requested. ``replicates`` adds each
+    metric's centred replicates as ``name + "_boot"`` (paired across calls with one seed).
 
     Returns:
         ``{name: value, name + "_ci": [lo, hi]}`` with python floats, like ``metrics.quality``.
@@ -200,6 +202,8 @@ def text_quality(
     for name, est in _estimates(check_tokens(samples), lm, names, n_boot, seed).items():
         out[name] = float(est.value)
         out[name + "_ci"] = percentile_interval(est, ci)
+        if replicates:
+            out[name + "_boot"] = boot_record(est)
     return out
 
 

@@ -103,7 +103,10 @@ class Track:
         raise NotImplementedError
 
     def quality(self, cfg: DictConfig, models: Any, samples: torch.Tensor, ref: Reference) -> dict:
-        """{metric: value, metric_ci: [lo, hi]} of the generated samples."""
+        """{metric: value, metric_ci: [lo, hi], metric_boot: [replicates]} of the generated
+        samples; the runner moves the `_boot` lists to the record's `quality_boot`. Replicates
+        must be paired: replicate b of every trial with one seed and n resamples the same
+        sample indices (`metrics._common.resample_generator`)."""
         raise NotImplementedError
 
     def record_fields(self, cfg: DictConfig, models: Any) -> dict:

@@ -89,7 +89,7 @@ class ImagesTrack(Track):
 
         net = models.get("feature_net", cfg)
         return image_quality(samples, ref.features, net, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot,
-                             seed=cfg.seed)
+                             seed=cfg.seed, replicates=True)
 
     def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
         rows = [batch.samples[:8]] if batch.drafts is None else [batch.drafts[:8], batch.samples[:8]]

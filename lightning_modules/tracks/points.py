@@ -46,7 +46,7 @@ class PointsTrack(Track):
 
     def quality(self, cfg: DictConfig, models: Any, samples: torch.Tensor, ref: Reference) -> dict:
         return quality(samples, ref.samples, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                       options=metric_options(cfg))
+                       options=metric_options(cfg), replicates=True)
 
     def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
         table = wandb.Table(columns=["x", "y"], data=batch.samples[:1000, :2].tolist())

@@ -120,14 +120,15 @@ class TextTrack(Track):
         from lightning_modules.metrics.text import text_quality
 
         lm = models.get("text_lm", cfg)
-        q = text_quality(samples, lm, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed)
+        q = text_quality(samples, lm, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed,
+                         replicates=True)
         if cfg.eval.text_lm.hub:  # opt-in, online: a hub LM scores the decoded text as well
             dm = models.data(cfg)
             q.update(self._hub_ppl(cfg, [dm.decode(row) for row in samples]))
         return q
 
     def _hub_ppl(self, cfg: DictConfig, texts: list[str], *, floor: bool = False) -> dict:
-        from lightning_modules.metrics._common import percentile_interval
+        from lightning_modules.metrics._common import boot_record, percentile_interval
         from lightning_modules.metrics.text import HFCausalLM, gen_ppl
 
         name = str(cfg.eval.text_lm.hub)
@@ -136,7 +137,8 @@ class TextTrack(Track):
         est = gen_ppl(self._hub[name].sequence_nll_texts(texts), n_boot=0 if floor else cfg.eval.n_boot, seed=cfg.seed)
         if floor:
             return {"gen_ppl_hub": float(est.value)}
-        return {"gen_ppl_hub": float(est.value), "gen_ppl_hub_ci": percentile_interval(est, 0.95)}
+        return {"gen_ppl_hub": float(est.value), "gen_ppl_hub_ci": percentile_interval(est, 0.95),
+                "gen_ppl_hub_boot": boot_record(est)}
 
     # --- samples: decoded texts, drafts beside them ----------------------------------------
 

@@ -1,0 +1,121 @@
+"""Intervals of iso-quality speed-ups over paired bootstrap replicates (DESIGN.md, "Speed-up
+at iso-quality": the interval resamples the baseline's and the method's samples together).
+
+Replicate b of every trial of a study resampled the same sample indices (one seed and n:
+``lightning_modules.metrics._common.resample_generator``), and sample i of every arm used the
+same noise and draft, so replicate b of the baseline and replicate b of a method are one joint
+resample of both. In replicate b the target is the baseline's best replicate-b quality (the
+target moves with the baseline), each side's cost is its cheapest trial whose replicate-b
+quality is at or below it (measured points only, as for the point estimate), and the
+speed-up is their ratio. A replicate in which the method never reaches the target counts as
+speed-up 0 ("never"), one in which a drafter-only trial reaches it as infinite ("drafter"),
+and a ratio whose method trial sits at the smallest budget of its grid is a lower bound
+("≥"). The interval is the percentile interval of the B ratios, read off the replicates
+themselves (inverted CDF: no interpolation between a "never" and a number).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from analysis.fronts import Points
+
+SPEEDUP_CI = 0.95  # coverage of every speed-up interval
+
+
+def _first_reaching(points: Points, quality: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per replicate, the index of the cheapest point whose quality [n, B] is <= target [B]
+    (ties: earlier point), and whether any point reaches it."""
+    order = np.lexsort((np.arange(len(points.cost)), points.cost))
+    reach = quality[order] <= target[None, :]
+    return order[reach.argmax(axis=0)], reach.any(axis=0)
+
+
+def _paired_problem(baseline: Points, method: Points) -> str | None:
+    """Why replicate b of the two sides is not one joint resample, or None when it is."""
+    b_base, b_method = baseline.boot.shape[1], method.boot.shape[1]
+    if b_base == 0 or b_method == 0:
+        return "no bootstrap replicates recorded (eval.n_boot = 0 or an older run)"
+    if b_base != b_method:
+        return f"different replicate counts ({b_base} vs {b_method})"
+    if baseline.pairing is None or method.pairing is None or baseline.pairing != method.pairing:
+        return "trials differ in seed or n_samples, so their replicates are not paired"
+    return None
+
+
+def replicate_speedups(baseline: Points, method: Points) -> dict[str, np.ndarray]:
+    """Per replicate b: ``ratio`` (baseline cost / method cost at replicate b's target; 0 when
+    the method never reaches it, inf when a drafter-only trial does, NaN when the baseline has
+    no finite replicate), ``lower`` (the method's hit sits at its grid's smallest budget) and
+    ``reached``."""
+    qb = np.where(np.isfinite(baseline.boot), baseline.boot, np.inf)
+    qm = np.where(np.isfinite(method.boot), method.boot, np.inf)
+    target = qb.min(axis=0)
+    base_at, _ = _first_reaching(baseline, qb, target)
+    hit, reached = _first_reaching(method, qm, target)
+    base_cost, method_cost = baseline.cost[base_at], method.cost[hit]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.where(method_cost > 0, base_cost / method_cost, np.nan)
+    ratio = np.where(method.drafter[hit], np.inf, ratio)
+    ratio = np.where(reached, ratio, 0.0)
+    ratio = np.where(np.isfinite(target), ratio, np.nan)
+    budget = method.nfe if np.isfinite(method.nfe).all() else method.cost
+    lower = reached & ~method.drafter[hit] & (
+        (budget[hit] <= np.min(budget)) | (method_cost <= np.min(method.cost))
+    )
+    return {"ratio": ratio, "lower": lower, "reached": reached & np.isfinite(target)}
+
+
+def _end_text(value: float, lower: bool) -> str:
+    if value == 0:
+        return "never"
+    if math.isinf(value):
+        return "drafter"
+    return f"≥ {value:.1f}" if lower else f"{value:.1f}"
+
+
+def speedup_interval(baseline: Points, method: Points, ci: float = SPEEDUP_CI) -> dict[str, Any]:
+    """The speed-up's percentile interval over the paired replicates.
+
+    Returns ``{ci, n_boot, lo, hi, lo_text, hi_text, text, reach_fraction, resolved}``:
+    ``lo``/``hi`` are ratios (0 = never reaches, None for inf = the drafter suffices),
+    ``text`` is ``"[5.1, 12.3]"``, ``reach_fraction`` the share of replicates in which the
+    method reaches the target, ``resolved`` False when the interval contains 1 (faster and
+    slower cannot be told apart at this sample count). Without paired replicates:
+    ``{ci, n_boot: 0, text: None, why}``.
+    """
+    problem = _paired_problem(baseline, method)
+    if problem is None and len(baseline.cost) and len(method.cost):
+        reps = replicate_speedups(baseline, method)
+        keep = ~np.isnan(reps["ratio"])
+        if not keep.any():
+            problem = "the baseline has no finite replicate"
+    elif problem is None:
+        problem = "no trials"
+    if problem is not None:
+        return {"ci": ci, "n_boot": 0, "text": None, "why": problem}
+    ratio, lower = reps["ratio"][keep], reps["lower"][keep]
+    order = np.lexsort((lower, ratio))
+    n = len(order)
+    ends = []
+    for level in ((1 - ci) / 2, (1 + ci) / 2):
+        k = order[min(n - 1, max(0, math.ceil(level * n) - 1))]  # inverted CDF
+        ends.append((float(ratio[k]), bool(lower[k])))
+    (lo, lo_lower), (hi, hi_lower) = ends
+    # A lower-bound upper end may hide a larger ratio, so it cannot rule out 1 from above.
+    hi_reach = math.inf if hi_lower else hi
+    return {
+        "ci": ci,
+        "n_boot": n,
+        "lo": None if math.isinf(lo) else lo,
+        "hi": None if math.isinf(hi) else hi,
+        "lo_text": _end_text(lo, lo_lower),
+        "hi_text": _end_text(hi, hi_lower),
+        "text": f"[{_end_text(lo, lo_lower)}, {_end_text(hi, hi_lower)}]",
+        "reach_fraction": float(reps["reached"][keep].mean()),
+        "resolved": not (lo <= 1.0 <= hi_reach),
+    }
