@@ -50,6 +50,9 @@ def test_every_method_makes_its_tensors_on_its_models_device(store, experiment, 
     if batch.drafts is not None:
         assert batch.drafts.device.type == "cpu"
     assert batch.cost["flops"] >= 0 and not batch.samples.is_meta
+    # The ledger saw every evaluation the method itself counted: no network is called around it.
+    seen = sum(v["evals_per_sample"] for v in batch.cost["networks"].values())
+    assert seen == pytest.approx(batch.cost["evals"]) and (seen > 0) == (method != "drafter_only")
 
 
 def test_device_cuda_without_cuda_stops_in_one_line(workdir, capsys):
