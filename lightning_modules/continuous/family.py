@@ -66,7 +66,7 @@ def fm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # 
         drafter = get("drafter")
         with torch.inference_mode():
             n_drafts = r.train.n_drafts or dm.train.shape[0]
-            pool = drafter.sample(n_drafts, seed=POOL_SEED + r.train.seed).clone()
+            pool = drafter.sample(n_drafts, seed=POOL_SEED + r.train.seed).cpu().clone()  # data, like dm.train
         if r.pairing == "nearest":
             batches = RandomBatches(pool, nearest(pool, dm.train), batch_size=r.train.batch_size, seed=r.train.seed)
         else:

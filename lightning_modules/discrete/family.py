@@ -15,6 +15,7 @@ from torch import nn
 
 from lightning_modules.continuous.paths import STARTS
 from lightning_modules.core import seeding
+from lightning_modules.core.device import device_of
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
@@ -59,11 +60,11 @@ def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  #
         drafter, pool_seed = get("drafter"), POOL_SEED + r.train.seed
         with torch.inference_mode():
             if r.pairing == "teacher_forced":
-                pool = drafter.teacher_forced(dm.train, seed=pool_seed).clone()
+                pool = drafter.teacher_forced(dm.train.to(device_of(drafter)), seed=pool_seed).cpu().clone()
                 batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
             else:
                 n_drafts = r.train.n_drafts or len(dm.train)
-                pool = drafter.sample(n_drafts, seed=pool_seed).clone()
+                pool = drafter.sample(n_drafts, seed=pool_seed).cpu().clone()  # data, like dm.train
                 batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed,
                                         aligned=False)
         module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="warm", start=r.start, t0=r.t0,
