@@ -97,6 +97,10 @@ class Evaluator:
             train[need] = {"key": key, **self.models.train_info.get(key, {})}
         method = build_method(spec.name, models, knob_settings(cfg))
         batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats, device=resolve_device(cfg.device))
+        # The evaluator nets run on the device (the metrics move their inputs there); the
+        # statistics, saved samples and W&B tables take host tensors.
+        batch.samples = batch.samples.cpu()
+        batch.drafts = None if batch.drafts is None else batch.drafts.cpu()
         ref = self.reference(cfg)
         quality = track.quality(cfg, self.models, batch.samples, ref)
         return Evaluation(quality, ref.floor, batch.cost, batch, train, track.record_fields(cfg, self.models))
