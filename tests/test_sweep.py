@@ -19,7 +19,9 @@ SMOKE = ["experiment=smoke"]
 
 
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    """The search trials (confirmations of the picked settings are tested in test_confirm.py)."""
+    lines = (run_dir / "trials.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if not r.get("confirm")]
 
 
 def test_smoke_sweep_writes_records_report_and_counts_nfe(workdir):
