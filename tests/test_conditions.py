@@ -17,7 +17,8 @@ SMOKE = ["experiment=smoke", "sweep.arms={d: {set: [method=drafter_only], space:
 
 
 def _lines(run_dir):
-    return (run_dir / "trials.jsonl").read_text().splitlines()
+    """The search trials' lines (a picked setting's confirmation on fresh seeds is left out)."""
+    return [x for x in (run_dir / "trials.jsonl").read_text().splitlines() if not json.loads(x).get("confirm")]
 
 
 def test_conditions_change_the_trial_identity(monkeypatch):
@@ -43,11 +44,12 @@ def test_a_resumed_sweep_refuses_timings_taken_under_other_conditions(workdir, m
     run_dir = workdir / "runs" / "smoke"
     study_mod.run_study(SMOKE, log=lambda *_: None)
     assert len(_lines(run_dir)) == 1
+    written = (run_dir / "trials.jsonl").read_text()
     study_mod.run_study(SMOKE, log=lambda *_: None)  # same conditions: resumes, nothing re-run
-    assert len(_lines(run_dir)) == 1
+    assert (run_dir / "trials.jsonl").read_text() == written
     with pytest.raises(ConfigError, match=r"^sweep\.run_dir=.*\(threads 1 then, 2 now\)"):
         study_mod.run_study([*SMOKE, "threads=2"], log=lambda *_: None)
     monkeypatch.setattr(versions, "code_hash", lambda: "0123456789abcdef")
     with pytest.raises(ConfigError, match=r"code '[0-9a-f]{16}' then, '0123456789abcdef' now"):
         study_mod.run_study(SMOKE, log=lambda *_: None)
-    assert len(_lines(run_dir)) == 1  # nothing written by the refused runs
+    assert (run_dir / "trials.jsonl").read_text() == written  # nothing written by the refused runs

@@ -17,7 +17,8 @@ QUIET = {"log": lambda *_: None}
 
 
 def _records(run_dir: Path) -> list[dict]:
-    return [json.loads(line) for line in (run_dir / "trials.jsonl").read_text().splitlines()]
+    lines = (run_dir / "trials.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if not r.get("confirm")]  # search trials only
 
 
 @pytest.fixture()
