@@ -129,11 +129,12 @@ class TextTrack(Track):
 
     def _hub_ppl(self, cfg: DictConfig, texts: list[str], *, floor: bool = False) -> dict:
         from lightning_modules.metrics._common import boot_record, percentile_interval
+        from lightning_modules.core.device import resolve as resolve_device
         from lightning_modules.metrics.text import HFCausalLM, gen_ppl
 
         name = str(cfg.eval.text_lm.hub)
         if name not in self._hub:
-            self._hub[name] = HFCausalLM(name, device="cpu")  # like every other model here (no CUDA path yet)
+            self._hub[name] = HFCausalLM(name, device=str(resolve_device(cfg.device)))  # the trial's device
         est = gen_ppl(self._hub[name].sequence_nll_texts(texts), n_boot=0 if floor else cfg.eval.n_boot, seed=cfg.seed)
         if floor:
             return {"gen_ppl_hub": float(est.value)}
