@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.fronts import arm_fronts
 from analysis.labels import evaluator_of, metric_text, short_label, speedup_note, table_note
 from analysis.load import COST_AXES, default_metric, higher_is_better, load_trials, metrics_of
-from analysis.summary import AXIS_SHORT, FIGURE_AXES, build_summary, strict
+from analysis.summary import AXIS_SHORT, FIGURE_AXES, SPEEDUP_AXES, build_summary, strict
 from analysis.tables import (
     fmt_number,
     fmt_quality,
@@ -68,8 +68,8 @@ def front_table(
 def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str], list[list[str]]]:
     """Per arm its best quality [CI] (re-evaluated on fresh seeds where the sweep confirmed it)
     and that setting's value in the search, the floor, the renderer's extra metrics at that
-    point (and their floor), then its speed-up [interval] vs every baseline on the NFE and
-    wall-clock axes."""
+    point (and their floor), then its speed-up [interval] vs every baseline on the NFE, FLOPs
+    and wall-clock axes."""
     name, by_axis, info = metric_text(summary), summary["speedup_by_axis"], summary["metric_info"]
     floors, extra = summary["reference_floor"], renderer.speedup_columns(summary)
     fresh = any((b or {}).get("confirmed") for b in summary["best_quality"].values())
@@ -77,7 +77,7 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
                f"floor {name}"]
     for m in extra:
         headers += [f"{short_label(m, info)} at best [CI]", f"floor {short_label(m, info)}"]
-    headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in FIGURE_AXES]
+    headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in SPEEDUP_AXES]
     rows = []
     for arm, best in summary["best_quality"].items():
         best = best or {}
@@ -92,7 +92,7 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
             lo, hi = diversity.get(f"{m}_ci") or (None, None)
             row += [fmt_quality(diversity.get(m), lo, hi), fmt_number(floors.get(m))]
         for base in summary["baselines"]:
-            for axis in FIGURE_AXES:
+            for axis in SPEEDUP_AXES:
                 result = by_axis[axis].get(base, {}).get(arm)
                 row.append(result["display"] if result else "baseline")
         rows.append(row)

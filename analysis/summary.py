@@ -24,7 +24,8 @@ from analysis.load import (
 from analysis.picks import best_by_arm, confirmation_of
 from analysis.tables import fmt_number
 
-FIGURE_AXES = ("nfe", "wallclock")  # fronts and speed-ups are always given on these axes
+FIGURE_AXES = ("nfe", "wallclock")  # fronts are always drawn on these axes
+SPEEDUP_AXES = ("nfe", "flops", "wallclock")  # speed-ups are always given on these (FLOPs: across families)
 AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}
 
 
@@ -150,7 +151,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
     done = complete_trials(trials)
     arms = arm_order(trials)
     primary, baselines = baseline_arms(trials)
-    axes = list(dict.fromkeys([*FIGURE_AXES, cost_axis]))
+    axes = list(dict.fromkeys([*SPEEDUP_AXES, cost_axis]))
     fronts = {axis: arm_fronts(trials, metric, axis) for axis in axes}
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
     floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials)}
@@ -216,6 +217,7 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         *(f"{short_label(m, info)} at best" for m in extra),
         f"{summary['cost_axis']} at target",
         "speed-up NFE",
+        "speed-up FLOPs",
         "speed-up wall-clock",
     ]
     rows = []
@@ -223,14 +225,13 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         result = chosen.get(arm)
         if arm == primary:
             any_result = next(iter(chosen.values()), {})
-            cost, nfe, wall = any_result.get("baseline_cost"), "baseline", "baseline"
+            cost, ups = any_result.get("baseline_cost"), ["baseline"] * len(SPEEDUP_AXES)
         else:
             cost = result.get("method_cost") if result else None
-            nfe = by_axis.get("nfe", {}).get(primary, {}).get(arm, {}).get("display", "—")
-            wall = by_axis.get("wallclock", {}).get(primary, {}).get(arm, {}).get("display", "—")
+            ups = [by_axis.get(a, {}).get(primary, {}).get(arm, {}).get("display", "—") for a in SPEEDUP_AXES]
         best = best or {}
         at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
-        rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), nfe, wall])
+        rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), *ups])
     widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
     lines = [
         "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()

@@ -294,8 +294,10 @@ def test_tables_markdown_and_latex(smoke_runs, tmp_path):
         "0.04688",  # in search: no confirmation in these records, so the same trial
         "0.007812",
         "4.0x",
+        "4.0x",  # FLOPs: (100 * 8 + 1) / (100 * 2 + 1) = 3.985
         "3.2x",
         "2.0x",
+        "2.0x",  # (100 * 4 + 1) / 201 = 1.995
         "1.6x",
     ]
     assert md_cells(md, IND)[4:6] == ["baseline", "baseline"]
@@ -323,7 +325,7 @@ def test_metric_and_axis_choice_and_missing_samples(smoke_runs, tmp_path):
     assert not (run / "report").exists()
     # energy = 2 sw2: the indep target is its best energy, 2 x 0.0625 (no half-width added).
     assert summary["speedup_at_iso_quality"][IND][WARM]["target"] == 0.125
-    assert summary["speedup_by_axis"].keys() == {"nfe", "wallclock"}
+    assert summary["speedup_by_axis"].keys() == {"nfe", "flops", "wallclock"}
     with pytest.raises(ValueError, match="metric='fid' is not in the trials"):
         write_report(run, metric="fid")
     with pytest.raises(ValueError, match="cost_axis='joules' is not one of"):
@@ -337,6 +339,6 @@ def test_format_summary_table(smoke_runs, tmp_path):
     lines = text.splitlines()
     assert lines[0] == f"smoke: sw2, speed-up vs {IND}"
     rows = {line.split()[0]: line.split() for line in lines[3:]}
-    assert rows[WARM] == [WARM, "0.04688", "2", "4.0x", "3.2x"]
-    assert rows[IND] == [IND, "0.0625", "8", "baseline", "baseline"]
-    assert rows[DRAFT][-4:] == ["never", "reaches", "never", "reaches"]
+    assert rows[WARM] == [WARM, "0.04688", "2", "4.0x", "4.0x", "3.2x"]  # NFE, FLOPs, wall-clock
+    assert rows[IND] == [IND, "0.0625", "8", "baseline", "baseline", "baseline"]
+    assert rows[DRAFT][-6:] == ["never", "reaches"] * 3

@@ -209,7 +209,7 @@ def test_text_tables_show_entropy_beside_gen_ppl(text_run, no_npy_for_text):
     speed = (out / "speedup.md").read_text()
     assert md_rows(speed)[0] == [
         "arm", f"best {label} [CI]", "in search", f"floor {label}", f"{ent} at best [CI]", f"floor {ent}",
-        f"vs {MASK} (NFE)", f"vs {MASK} (wall-clock)",
+        f"vs {MASK} (NFE)", f"vs {MASK} (FLOPs)", f"vs {MASK} (wall-clock)",
     ]  # fmt: skip
     assert md_cells(speed, WS) == [
         WS,
@@ -219,9 +219,10 @@ def test_text_tables_show_entropy_beside_gen_ppl(text_run, no_npy_for_text):
         "1.5 [1.45, 1.55]",
         "3.3",
         "2.0x",
+        "2.0x",  # FLOPs: 1000 per NFE, 16 against 8
         "1.8x",
     ]
-    assert md_cells(speed, MASK)[4:] == ["3.25 [3.2, 3.3]", "3.3", "baseline", "baseline"]
+    assert md_cells(speed, MASK)[4:] == ["3.25 [3.2, 3.3]", "3.3", "baseline", "baseline", "baseline"]
     assert f"{ent} at best {{[}}CI{{]}}" in (out / "speedup.tex").read_text()
 
     lines = format_summary_table(summary).splitlines()
@@ -232,6 +233,7 @@ def test_text_tables_show_entropy_beside_gen_ppl(text_run, no_npy_for_text):
         "5",
         "1.5",
         "8",
+        "2.0x",
         "2.0x",
         "1.8x",
     ]

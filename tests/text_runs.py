@@ -46,7 +46,8 @@ def make_text_run(real: Path, dest: Path, *, reference: bool = True) -> Path:
             out["metric_info"]["distinct_2"], label="distinct-4"
         )
         out.pop("quality_boot")  # hand-set values: no replicates (as with eval.n_boot = 0)
-        out["cost"].update(nfe=nfe, wallclock_s=0.5 * nfe + (0.5 if t0 is not None else 0.0))
+        # FLOPs like the ledger's: the denoiser's per evaluation times NFE (n-gram drafts: 0).
+        out["cost"].update(nfe=nfe, flops=1000.0 * nfe, wallclock_s=0.5 * nfe + (0.5 if t0 is not None else 0.0))
         out["samples_path"] = f"samples/{template['samples_path'].split('/')[1]}/{trial}.json"
         return out
 
