@@ -128,8 +128,8 @@ class TextTrack(Track):
         return q
 
     def _hub_ppl(self, cfg: DictConfig, texts: list[str], *, floor: bool = False) -> dict:
-        from lightning_modules.metrics._common import boot_record, percentile_interval
         from lightning_modules.core.device import resolve as resolve_device
+        from lightning_modules.metrics._common import boot_record, percentile_interval
         from lightning_modules.metrics.text import HFCausalLM, gen_ppl
 
         name = str(cfg.eval.text_lm.hub)
