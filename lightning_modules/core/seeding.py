@@ -49,25 +49,28 @@ def sample_seed(seed: int, stream: str, index: int) -> int:
     return _splitmix64(_splitmix64(seed ^ _stream_id(stream)) ^ index) >> 1
 
 
+@functools.lru_cache(maxsize=256)
 def block_rows(row_elements: int) -> int:
     """Samples per block for rows of `row_elements` values: a power of two in [1, 4096]."""
     rows = max(1, BLOCK_ELEMENTS // max(1, row_elements))
     return min(MAX_BLOCK_ROWS, 1 << int(math.log2(rows)))
 
 
-_GENERATORS: dict[torch.device, torch.Generator] = {}
+_GENERATORS: dict[torch.device | None, torch.Generator] = {}
 
 
-def _generator(device: torch.device) -> torch.Generator:
+def _generator(device: torch.device | None) -> torch.Generator:
     # One reused generator per device: creating one per call costs as much as a small draw.
     if device not in _GENERATORS:
-        _GENERATORS[device] = torch.Generator(device=device)
+        _GENERATORS[device] = torch.Generator(device="cpu" if device is None else device)
     return _GENERATORS[device]
 
 
 def _draw(kind: str, n: int, shape: tuple[int, ...], seed: int, stream: str, start: int,
           device: torch.device | str | None) -> torch.Tensor:
-    device = torch.get_default_device() if device is None else torch.device(device)
+    # device=None: torch's default device with a CPU generator (asking torch for its default
+    # device costs as much as a small draw); a default device elsewhere then fails loudly.
+    device = None if device is None else torch.device(device)
     if n == 0:
         return torch.empty((0, *shape), device=device)
     per = block_rows(math.prod(shape))
