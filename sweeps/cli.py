@@ -22,18 +22,64 @@ overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=v
 """
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="wsbench", usage=USAGE)
-    parser.add_argument("command", choices=["quickstart", "sweep", "worker", "train", "analyze", "list"])
-    parser.add_argument("rest", nargs="*")
-    parser.add_argument("--storage", default=None, help="Optuna database URL (default: journal file in the run folder)")
-    parser.add_argument("--show-config", action="store_true", help="print the composed config and exit")
-    parser.add_argument("--metric", default=None, help="analyze: quality metric (default: the study's primary)")
-    parser.add_argument("--cost-axis", default="nfe", help="analyze: nfe | wallclock | flops")
-    args = parser.parse_args(argv)
+COMMANDS = {  # name: (one line, what its positional arguments are)
+    "quickstart": ("train, sweep and report the moons comparison (CPU, ~5 min)", "Hydra overrides"),
+    "sweep": ("run (or resume) a study; writes runs/<study>/ and its report", "Hydra overrides"),
+    "worker": ("join a sweep on a shared --storage (no stale-trial clean-up)", "Hydra overrides"),
+    "train": ("train (or find in the cache) the models the config's arms need", "Hydra overrides"),
+    "analyze": ("write RUN_DIR/report/ from trials.jsonl", "RUN_DIR"),
+    "list": ("the registered tracks, methods, drafters and refiner families, with their knobs",
+             "plugin=FILE.py (optional)"),
+}
+OVERRIDES_HELP = ("GROUP=OPTION (data=toy, experiment=toy), a.b=value (method.t0=0.8), +a.b=value (a free "
+                  "key), ~group (drop it), plugin=FILE.py")
 
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="wsbench", usage=USAGE)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-q", "--quiet", action="store_true", help="only errors, the final table and the summary line")
+    common.add_argument("-v", "--verbose", action="store_true", help="also training progress bars and Optuna's log")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (line, positional) in COMMANDS.items():
+        p = sub.add_parser(name, help=line, description=line, parents=[common], prog=f"wsbench {name}")
+        if name == "analyze":
+            p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="a run folder holding trials.jsonl")
+            p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
+            p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops")
+            continue
+        p.add_argument("rest", nargs="*", metavar="OVERRIDE",
+                       help=OVERRIDES_HELP if positional == "Hydra overrides" else positional)
+        if name != "list":
+            p.add_argument("--storage", default=None, help="Optuna database URL (default: a journal file in the run folder)")
+            p.add_argument("--show-config", action="store_true", help="print the composed config and exit")
+    return parser
+
+
+def _log_for(args: argparse.Namespace):  # noqa: ANN202
+    """-q keeps warnings and errors; the default prints progress lines."""
+    if args.quiet:
+        return lambda *parts, **kw: print(*parts, **kw) if str(parts[0] if parts else "").startswith(
+            ("warning", "error")) else None
+    return print
+
+
+def main(argv: list[str] | None = None) -> int:
+    # Piped output arrives line by line, as on a terminal (no PYTHONUNBUFFERED needed).
+    for stream in (sys.stdout, sys.stderr):
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(line_buffering=True)
+    args = _parser().parse_args(argv)
+
+    from lightning_modules.core import training
     from sweeps.errors import ConfigError, StudyFailed
 
+    training.set_progress(bool(args.verbose))
+    if args.verbose:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.INFO)
+    log = _log_for(args)
     try:
         if args.command == "analyze":
             return _analyze(args)
@@ -58,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         from sweeps.study import run_study, train_only
 
         if args.command == "train":
-            train_only(overrides)
+            train_only(overrides, log=log)
             return 0
         start = time.perf_counter()
-        summary = run_study(overrides, worker=args.command == "worker", report=args.command != "worker")
+        summary = run_study(overrides, worker=args.command == "worker", report=args.command != "worker", log=log)
         if summary is not None:
             from analysis import format_summary_table
 

@@ -47,7 +47,9 @@ class Progress:
             self.n_failed += 1
             result = f"FAILED: {record.get('error', '')[:120]}"
         front = " ".join(f"({c:.3g}, {q:.3g})" for c, q in self.front()[:6])
-        self.log(f"[{self.arm}] {self.n_done}/{self.total} {knobs} {result} | {per_trial:.1f} s/trial | front [{self.cost_axis}, {self.metric}]: {front}")
+        eta = per_trial * max(0, self.total - self.n_done)
+        self.log(f"[{self.arm}] {self.n_done}/{self.total} {knobs} {result} | {per_trial:.1f} s/trial, "
+                 f"ETA {_clock(eta)} | front [{self.cost_axis}, {self.metric}]: {front}")
 
     def skipped(self, record: dict) -> None:
         self.log(f"[{self.arm}] trial with these params already recorded (trial {record.get('trial')}); reused")
@@ -55,3 +57,13 @@ class Progress:
     def finish(self) -> None:
         failed = f", {self.n_failed} failed" if self.n_failed else ""
         self.log(f"[{self.arm}] done: {self.n_done} trial(s){failed}")
+
+
+def _clock(seconds: float) -> str:
+    """12s, 3m05s, 1h02m."""
+    s = int(round(seconds))
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"

@@ -13,14 +13,21 @@ import torch
 
 from lightning_modules.core import device
 
+_PROGRESS = [False]  # Lightning's progress bar in this process (`wsbench -v`)
+
+
+def set_progress(on: bool) -> None:
+    _PROGRESS[0] = on
+
 
 def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
-    accelerator: str | None = None, progress: bool = False,
+    accelerator: str | None = None, progress: bool | None = None,
 ) -> dict:
     """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds}.
     The accelerator follows the trial's device (`device.training_on`) unless given."""
     accelerator = accelerator or device.accelerator()
+    progress = _PROGRESS[0] if progress is None else progress
     L.seed_everything(seed, workers=True, verbose=False)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
