@@ -120,7 +120,7 @@ def write_report(
 ) -> dict[str, Any]:
     """Analyse ``RUN_DIR/trials.jsonl`` and write to ``out`` (default ``RUN_DIR/report``):
     ``summary.json``; figures as PNG and PDF (``front_nfe``, ``front_wallclock``,
-    ``speedup_vs_t0``) and the track's sample view (points: ``samples`` scatter; images:
+    ``speedup_vs_t0``, ``learning_curves`` where the run folder holds training curves) and the track's sample view (points: ``samples`` scatter; images:
     ``samples`` image rows and ``grids/<arm>.png``; text: ``samples.md``; a plugin track:
     none); tables ``front`` and ``speedup`` as .md and .tex. Returns the summary as written;
     ``summary["files"]`` lists every file written, relative to ``out``.
@@ -137,6 +137,7 @@ def write_report(
     out = Path(out) if out is not None else run_dir / "report"
     # matplotlib is imported only when figures are drawn: `import analysis` stays light and
     # MPLCONFIGDIR set by a caller (or a test) before this point is honoured.
+    from analysis.curves import plot_learning_curves
     from analysis.figures import plot_front, plot_speedup_vs_t0
 
     out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +165,7 @@ def write_report(
         summary["speedup_vs_t0"], summary["baseline"], out / "speedup_vs_t0", named
     )
     files += renderer.samples(Context(trials, run_dir, out, summary))
+    files += plot_learning_curves(run_dir, out / "learning_curves")
     name = metric_text(summary)
     files += write_table(
         out,

@@ -45,10 +45,18 @@ class ArtifactCache:
         meta = json.loads((folder / "meta.json").read_text())
         return state, meta
 
-    def save(self, key: str, state: dict, meta: dict) -> None:
+    def save(self, key: str, state: dict, meta: dict, files: dict[str, str] | None = None) -> None:
+        """model.pt last (by rename): an artifact counts as cached only once everything is written."""
         folder = self.path(key)
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"model.pt.tmp{os.getpid()}"
         torch.save(state, tmp)
+        for name, text in (files or {}).items():  # e.g. curve.csv, the training's logged losses
+            (folder / name).write_text(text)
         (folder / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True, default=str))
         os.replace(tmp, folder / "model.pt")
+
+    def curve(self, key: str) -> Path | None:
+        """The training curve (CSV) of a cached model, where its training logged one."""
+        path = self.path(key) / "curve.csv"
+        return path if path.exists() else None

@@ -58,8 +58,9 @@ class ModelStore:
                     info = spec.train(model, cfg, self.data(cfg), lambda other: self.get(other, cfg))
                 self.log(f"  trained {role} [{key}] in {info.get('seconds', 0):.1f} s"
                          + (f", final loss {info['final_loss']:.4g}" if info.get("final_loss") is not None else ""))
+                curve = info.pop("curve", None)  # the training's logged losses: a file beside the model
                 self.cache.save(key, {k: v.cpu() for k, v in model.state_dict().items()},
-                                {"spec": spec.spec(cfg), "train": info})
+                                {"spec": spec.spec(cfg), "train": info}, files={"curve.csv": curve} if curve else None)
                 self.train_info[key] = info
             self._memo[key, where] = model.to(where).eval()
         return self._memo[key, where]

@@ -46,9 +46,34 @@ def _prepare(overrides: list[str], log=print):  # noqa: ANN001, ANN202
     return cfg, arms, models
 
 
-def _train(cfg, arms, models, log=print) -> None:  # noqa: ANN001
-    train_missing(models, planned(models, arms, cfg.sweep.sampler), workers=cfg.train_workers,
-                  threads=int(cfg.threads), cache_dir=cfg.cache_dir, log=log)
+def _train(cfg, arms, models, log=print) -> list[tuple[str, object]]:  # noqa: ANN001
+    jobs = planned(models, arms, cfg.sweep.sampler)
+    train_missing(models, jobs, workers=cfg.train_workers, threads=int(cfg.threads), cache_dir=cfg.cache_dir, log=log)
+    return jobs
+
+
+def copy_curves(models: ModelStore, jobs: list, arms: list, run_dir) -> int:  # noqa: ANN001
+    """The training curve of every model the study uses, from the cache into run_dir/curves/
+    (<key>.csv, and index.json: key -> role and the arms that use it). Closed-form fits
+    (GMM, PPCA, n-gram) have none. Returns how many were copied."""
+    import json
+    import shutil
+
+    folder = run_dir / "curves"
+    index = {}
+    for name, cfg in jobs:
+        key = models.key(name, cfg)
+        source = models.cache.curve(key)
+        if source is None:
+            continue
+        folder.mkdir(exist_ok=True)
+        shutil.copyfile(source, folder / f"{key}.csv")
+        users = [a.name for a in arms if name in (*METHODS.get(a.cfg.method.name).needs, *track_of(a.cfg).evaluators)
+                 and models.key(name, a.cfg) == key]
+        index[key] = {"role": name, "arms": users}
+    if index:
+        (folder / "index.json").write_text(json.dumps(index, indent=1, sort_keys=True))
+    return len(index)
 
 
 def run_study(overrides: list[str], *, worker: bool = False, report: bool = True, log=print) -> dict | None:  # noqa: ANN001
@@ -64,7 +89,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
-    _train(cfg, arms, models, log)
+    copy_curves(models, _train(cfg, arms, models, log), arms, run_dir)
     evaluator = Evaluator(models)
     first = arms[0].cfg
     track_of(first).save_reference(run_dir, first, models, evaluator.reference(first), int(cfg.eval.save_samples))

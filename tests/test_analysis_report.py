@@ -88,7 +88,7 @@ def make_run(real: Path, dest: Path, *, with_samples: bool = True) -> Path:
     return run
 
 
-FIGURES = ["front_nfe", "front_wallclock", "speedup_vs_t0", "samples"]
+FIGURES = ["front_nfe", "front_wallclock", "speedup_vs_t0", "samples", "learning_curves"]
 TABLES = ["front", "speedup"]
 
 

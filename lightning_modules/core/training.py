@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import logging
 import math
+import tempfile
 import time
 import warnings
 from collections.abc import Iterable
+from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.loggers import CSVLogger
 
 from lightning_modules.core import device
 
@@ -24,30 +29,57 @@ def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
     accelerator: str | None = None, progress: bool | None = None,
 ) -> dict:
-    """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds}.
+    """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds,
+    curve (the logged losses as CSV text)}.
     The accelerator follows the trial's device (`device.training_on`) unless given."""
     accelerator = accelerator or device.accelerator()
     progress = _PROGRESS[0] if progress is None else progress
     L.seed_everything(seed, workers=True, verbose=False)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    trainer = L.Trainer(
-        max_steps=max_steps, accelerator=accelerator, devices=1, logger=False,
-        enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
-        num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=max(1, max_steps // 20),
-    )
-    start = time.perf_counter()
-    with warnings.catch_warnings():
-        # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
-        warnings.simplefilter("ignore")
-        trainer.fit(module, train_dataloaders=batches)
+    with tempfile.TemporaryDirectory(prefix="wsbench-fit-") as logs:
+        # The curve: Lightning's CSV logger, about 200 points whatever the budget.
+        logger = CSVLogger(logs, name="", version="")
+        trainer = L.Trainer(
+            max_steps=max_steps, accelerator=accelerator, devices=1, logger=logger,
+            enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+            num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=max(1, max_steps // 200),
+        )
+        start = time.perf_counter()
+        with warnings.catch_warnings():
+            # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
+            warnings.simplefilter("ignore")
+            trainer.fit(module, train_dataloaders=batches)
+        seconds = time.perf_counter() - start
+        logger.finalize("success")
+        curve = read_curve(Path(logger.log_dir) / "metrics.csv")
     loss = trainer.callback_metrics.get("train/loss")
     module.eval()
     return {
         "steps": int(trainer.global_step),
         "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
-        "seconds": time.perf_counter() - start,
+        "seconds": seconds,
+        "curve": curve,
     }
+
+
+def read_curve(path: Path) -> str | None:
+    """The logged metrics as CSV text (step first, one row per logged step), or None."""
+    if not path.exists():
+        return None
+    with path.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f)]
+    columns = [c for c in (rows[0].keys() if rows else []) if c not in ("step", "epoch")]
+    by_step: dict[int, dict] = {}
+    for r in rows:
+        merged = by_step.setdefault(int(r["step"]), {})
+        merged.update({c: r[c] for c in columns if r.get(c) not in (None, "")})
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["step", *columns])
+    for step in sorted(by_step):
+        writer.writerow([step, *(by_step[step].get(c, "") for c in columns)])
+    return out.getvalue() if by_step else None
 
 
 def check_finite(loss: torch.Tensor, what: str, step: int) -> None:

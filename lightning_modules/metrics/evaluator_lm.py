@@ -117,6 +117,7 @@ def train_evaluator_lm(
         "steps": run["steps"],
         "seconds": time.perf_counter() - start,
         "final_loss": run["final_loss"],
+        "curve": run["curve"],
         "val_nll": val_nll,
         "val_ppl": math.exp(val_nll),
         "n_params": sum(p.numel() for p in lm.parameters()),

@@ -155,6 +155,7 @@ def train_feature_net(
         "steps": run["steps"],
         "seconds": time.perf_counter() - start,
         "final_loss": run["final_loss"],
+        "curve": run["curve"],
     }
     return net, info
 

@@ -1,0 +1,53 @@
+"""Training curves: every model a smoke run trained by steps has its logged losses in the run
+folder (and in the model cache), and the report draws them."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import pandas as pd
+import pytest
+from analysis_runs import copy_run
+
+from analysis import write_report
+from sweeps.cache import ArtifactCache
+
+
+def _step_trained(run_dir) -> dict[str, str]:
+    """{key: role} of every model the run's records say was trained by optimiser steps."""
+    out = {}
+    for line in (run_dir / "trials.jsonl").read_text().splitlines():
+        record = json.loads(line)
+        for role, info in (record.get("train") or {}).items():
+            if isinstance(info.get("steps"), int) and info["steps"] > 0:
+                out[info["key"]] = role
+        for field, role in (("features", "feature_net"), ("text_eval", "text_lm")):
+            if record.get(field, {}).get("key"):
+                out[record[field]["key"]] = role
+    return out
+
+
+@pytest.mark.parametrize("track", ["points", "images", "text"])
+def test_every_step_trained_model_of_a_smoke_run_has_its_curve(smoke_runs, track):
+    run_dir = smoke_runs[track]
+    trained = _step_trained(run_dir)
+    index = json.loads((run_dir / "curves" / "index.json").read_text())
+    assert trained and set(trained) <= set(index)
+    for key, role in trained.items():
+        assert index[key]["role"] == role and index[key]["arms"]
+        curve = pd.read_csv(run_dir / "curves" / f"{key}.csv")
+        assert list(curve.columns[:2]) == ["step", "train/loss"]
+        assert curve["step"].is_monotonic_increasing and len(curve) >= 2
+        assert all(math.isfinite(v) for v in curve["train/loss"])
+        # The same file sits beside the model in the cache.
+        cached = ArtifactCache().curve(key)
+        assert cached is not None and cached.read_text() == (run_dir / "curves" / f"{key}.csv").read_text()
+
+
+def test_the_report_draws_the_learning_curves(smoke_runs, tmp_path):
+    run = copy_run(smoke_runs["points"], tmp_path / "run")
+    summary = write_report(run)
+    assert "learning_curves.png" in summary["files"] and (run / "report" / "learning_curves.pdf").exists()
+    (run / "curves" / "index.json").unlink()
+    assert "learning_curves.png" not in write_report(run)["files"]  # no curves: no figure
