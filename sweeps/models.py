@@ -12,6 +12,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules.core.checkpoints import checkpointing
 from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.device import training_on
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
@@ -54,7 +55,9 @@ class ModelStore:
                 self.train_info[key] = meta.get("train", {})
             else:
                 self.log(f"  training {role} [{key}] ...")
-                with training_on(where):
+                # Checkpoints live beside the (not yet) cached model: model.pt alone marks it done.
+                every = int(cfg.get("train_checkpoint_every", 0))
+                with training_on(where), checkpointing(self.cache.path(key) / "checkpoints" if every else None, every):
                     info = spec.train(model, cfg, self.data(cfg), lambda other: self.get(other, cfg))
                 self.log(f"  trained {role} [{key}] in {info.get('seconds', 0):.1f} s"
                          + (f", final loss {info['final_loss']:.4g}" if info.get("final_loss") is not None else ""))

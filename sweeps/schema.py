@@ -110,6 +110,7 @@ class WsbenchConf:
     device: str = _choice("cpu", "cuda", "auto")
     threads: int = MISSING
     train_workers: Any = MISSING  # "auto" or a number of processes (checked below)
+    train_checkpoint_every: int = 1000  # optimiser steps between checkpoints of a training (0: none)
     cache_dir: str | None = None
     track: str = MISSING  # points | images | text | a plugin's track (checked against the registry)
     plugin: Any = None  # a path or module, or a list of them
@@ -135,6 +136,9 @@ def check_choices(cfg: DictConfig) -> None:
     workers = cfg.get("train_workers")
     if workers != "auto" and (isinstance(workers, bool) or not isinstance(workers, int) or workers < 1):
         raise ConfigError("train_workers", workers, "auto or an integer >= 1")
+    every = cfg.get("train_checkpoint_every", 0)
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ConfigError("train_checkpoint_every", every, "an integer >= 0 (0: no checkpoints)")
 
 
 def _check_node(node: Any, prefix: str) -> None:

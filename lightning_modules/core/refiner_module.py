@@ -50,7 +50,10 @@ class RefinerModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def on_train_batch_end(self, outputs, batch, batch_idx: int) -> None:  # noqa: ANN001
+    def optimizer_step(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
+        # The EMA follows each optimiser step at once (as after the batch, numerically), so a
+        # checkpoint written at the batch's end already holds this step's average.
+        super().optimizer_step(*args, **kwargs)
         self.ema.update_parameters(self.net)
 
     def configure_optimizers(self):  # noqa: ANN201

@@ -16,7 +16,7 @@ import lightning as L
 import torch
 from lightning.pytorch.loggers import CSVLogger
 
-from lightning_modules.core import device
+from lightning_modules.core import checkpoints, device
 
 _PROGRESS = [False]  # Lightning's progress bar in this process (`wsbench -v`)
 
@@ -28,28 +28,40 @@ def set_progress(on: bool) -> None:
 def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
     accelerator: str | None = None, progress: bool | None = None,
+    checkpoint_dir: Path | None = None, checkpoint_every: int | None = None,
 ) -> dict:
     """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds,
-    curve (the logged losses as CSV text)}.
-    The accelerator follows the trial's device (`device.training_on`) unless given."""
+    curve (the logged losses as CSV text), resumed_from (steps, or 0)}.
+    The accelerator follows the trial's device (`device.training_on`) unless given. With
+    `checkpoint_dir` and `checkpoint_every` > 0, a checkpoint every that many steps, and a
+    training that finds one there resumes from it (`batches.skip` replays the data position)."""
     accelerator = accelerator or device.accelerator()
     progress = _PROGRESS[0] if progress is None else progress
+    if checkpoint_every is None:  # where the caller (the model store) asked for checkpoints
+        checkpoint_dir, checkpoint_every = checkpoints.current()
     L.seed_everything(seed, workers=True, verbose=False)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory(prefix="wsbench-fit-") as logs:
         # The curve: Lightning's CSV logger, about 200 points whatever the budget.
         logger = CSVLogger(logs, name="", version="")
+        saving = checkpoint_dir is not None and checkpoint_every > 0
+        # Resuming needs the data position: only batches that can replay it (RandomBatches).
+        saving = saving and hasattr(batches, "skip")
+        resume, done = checkpoints.resume_point(checkpoint_dir if saving else None)
+        if resume is not None:
+            batches.skip = done
         trainer = L.Trainer(
             max_steps=max_steps, accelerator=accelerator, devices=1, logger=logger,
-            enable_checkpointing=False, enable_model_summary=False, enable_progress_bar=progress,
+            enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=progress,
             num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=max(1, max_steps // 200),
+            callbacks=checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else None,
         )
         start = time.perf_counter()
         with warnings.catch_warnings():
             # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
             warnings.simplefilter("ignore")
-            trainer.fit(module, train_dataloaders=batches)
+            trainer.fit(module, train_dataloaders=batches, ckpt_path=resume)
         seconds = time.perf_counter() - start
         logger.finalize("success")
         curve = read_curve(Path(logger.log_dir) / "metrics.csv")
@@ -60,6 +72,7 @@ def fit(
         "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
         "seconds": seconds,
         "curve": curve,
+        "resumed_from": done,
     }
 
 

@@ -99,9 +99,13 @@ class RandomBatches:
         self.batch_size = batch_size
         self.seed = seed
         self.aligned = aligned
+        self.skip = 0  # batches already trained on (a resumed training): replayed, not yielded
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
         g = torch.Generator().manual_seed(self.seed)
+        for _ in range(self.skip):  # the same index draws as the uninterrupted run, without the rows
+            for t in self.tensors[:1] if self.aligned else self.tensors:
+                torch.randint(0, t.shape[0], (self.batch_size,), generator=g)
         while True:
             if self.aligned:
                 idx = torch.randint(0, self.tensors[0].shape[0], (self.batch_size,), generator=g)
