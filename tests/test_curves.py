@@ -51,3 +51,37 @@ def test_the_report_draws_the_learning_curves(smoke_runs, tmp_path):
     assert "learning_curves.png" in summary["files"] and (run / "report" / "learning_curves.pdf").exists()
     (run / "curves" / "index.json").unlink()
     assert "learning_curves.png" not in write_report(run)["files"]  # no curves: no figure
+
+
+@pytest.mark.parametrize("track", ["points", "images", "text"])
+def test_noise_models_and_refiners_have_a_validation_curve(smoke_runs, track):
+    index = json.loads((smoke_runs[track] / "curves" / "index.json").read_text())
+    flow = [key for key, entry in index.items() if entry["role"] in ("noise_model", "refiner")]
+    assert flow
+    for key in flow:
+        val = pd.read_csv(smoke_runs[track] / "curves" / f"{key}.csv")["val/loss"].dropna()
+        assert len(val) >= 2 and all(math.isfinite(v) and v > 0 for v in val)
+
+
+def test_validating_never_moves_the_training(one_thread):
+    """The validation loss draws its own times and noise inside a forked RNG: the weights a
+    training ends with are the same with or without it."""
+    import torch
+
+    from lightning_modules.continuous.flow import FlowMatching
+    from lightning_modules.core.training import fit
+    from lightning_modules.data.toy import FixedBatches, RandomBatches, make_toy
+    from lightning_modules.nets.mlp import VelocityMLP
+
+    def train(validate: bool) -> tuple[dict, dict]:
+        torch.manual_seed(0)
+        net = VelocityMLP(dim=2, hidden=32, depth=2, time_freqs=4)
+        module = FlowMatching(net, mode="noise", lr=2e-3, ema_decay=0.9, max_steps=40)
+        val = FixedBatches(RandomBatches(make_toy("moons", 500, seed=1), batch_size=64, seed=1)) if validate else None
+        info = fit(module, RandomBatches(make_toy("moons", 2000, seed=0), batch_size=64, seed=3), max_steps=40,
+                   seed=3, val_batches=val, checkpoint_every=0)
+        return module.state_dict(), info
+
+    (plain, _), (validated, info) = train(False), train(True)
+    assert all(torch.equal(plain[k], validated[k]) for k in plain)
+    assert "val/loss" in info["curve"].splitlines()[0]

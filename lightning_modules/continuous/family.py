@@ -15,7 +15,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import CONTINUOUS, FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
 from lightning_modules.core.training import fit
-from lightning_modules.data.toy import RandomBatches
+from lightning_modules.data.toy import FixedBatches, RandomBatches
 from lightning_modules.nets.mlp import VelocityMLP
 
 
@@ -58,8 +58,10 @@ def fm_build(role: str, cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
 
 def fm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
     r = cfg.refiner
+    val_seed = r.train.seed + 1  # the held-out split's batches: fixed, apart from training's
     if role == "noise_model":
         batches = RandomBatches(dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
+        val = RandomBatches(dm.val, batch_size=r.train.batch_size, seed=val_seed)
         module = FlowMatching(model, mode="noise", pairing=r.pairing, lr=r.train.lr,
                               ema_decay=r.train.ema_decay, max_steps=r.train.steps)
     else:
@@ -69,12 +71,15 @@ def fm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # 
             pool = drafter.sample(n_drafts, seed=POOL_SEED + r.train.seed).cpu().clone()  # data, like dm.train
         if r.pairing == "nearest":
             batches = RandomBatches(pool, nearest(pool, dm.train), batch_size=r.train.batch_size, seed=r.train.seed)
+            val_pool = pool[:len(dm.val)]
+            val = RandomBatches(val_pool, nearest(val_pool, dm.val), batch_size=r.train.batch_size, seed=val_seed)
         else:
             batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed, aligned=False)
+            val = RandomBatches(pool, dm.val, batch_size=r.train.batch_size, seed=val_seed, aligned=False)
         module = FlowMatching(model, mode="warm", start=r.start, pairing=r.pairing, t0=r.t0,
                               t0_range=tuple(r.t0_range), lr=r.train.lr,
                               ema_decay=r.train.ema_decay, max_steps=r.train.steps)
-    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed)
+    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val))
     # Sampling uses the EMA weights: copy them into the returned (cached) net.
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)

@@ -28,13 +28,15 @@ def set_progress(on: bool) -> None:
 def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
     accelerator: str | None = None, progress: bool | None = None,
-    checkpoint_dir: Path | None = None, checkpoint_every: int | None = None,
+    checkpoint_dir: Path | None = None, checkpoint_every: int | None = None, val_batches: Iterable | None = None,
 ) -> dict:
     """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds,
     curve (the logged losses as CSV text), resumed_from (steps, or 0)}.
     The accelerator follows the trial's device (`device.training_on`) unless given. With
     `checkpoint_dir` and `checkpoint_every` > 0, a checkpoint every that many steps, and a
-    training that finds one there resumes from it (`batches.skip` replays the data position)."""
+    training that finds one there resumes from it (`batches.skip` replays the data position).
+    `val_batches` (a finite iterable, e.g. FixedBatches): the module's validation loss, about
+    20 times per training, logged as val/loss beside train/loss."""
     accelerator = accelerator or device.accelerator()
     progress = _PROGRESS[0] if progress is None else progress
     if checkpoint_every is None:  # where the caller (the model store) asked for checkpoints
@@ -54,14 +56,15 @@ def fit(
         trainer = L.Trainer(
             max_steps=max_steps, accelerator=accelerator, devices=1, logger=logger,
             enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=progress,
-            num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=max(1, max_steps // 200),
+            num_sanity_val_steps=0, log_every_n_steps=max(1, max_steps // 200),
             callbacks=checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else None,
+            **_validation(val_batches, max_steps),
         )
         start = time.perf_counter()
         with warnings.catch_warnings():
             # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
             warnings.simplefilter("ignore")
-            trainer.fit(module, train_dataloaders=batches, ckpt_path=resume)
+            trainer.fit(module, train_dataloaders=batches, val_dataloaders=val_batches, ckpt_path=resume)
         seconds = time.perf_counter() - start
         logger.finalize("success")
         curve = read_curve(Path(logger.log_dir) / "metrics.csv")
@@ -74,6 +77,14 @@ def fit(
         "curve": curve,
         "resumed_from": done,
     }
+
+
+def _validation(val_batches: Iterable | None, max_steps: int) -> dict:
+    """Trainer arguments: no validation, or about 20 checks over the training."""
+    if val_batches is None:
+        return {"limit_val_batches": 0}
+    return {"limit_val_batches": len(val_batches), "val_check_interval": max(1, max_steps // 20),
+            "check_val_every_n_epoch": None}
 
 
 def read_curve(path: Path) -> str | None:

@@ -114,6 +114,21 @@ class RandomBatches:
                 yield tuple(t[torch.randint(0, t.shape[0], (self.batch_size,), generator=g)] for t in self.tensors)
 
 
+class FixedBatches:
+    """The first `n` batches of a RandomBatches, drawn once: a validation set that is the same
+    at every check."""
+
+    def __init__(self, batches: RandomBatches, n: int = 4) -> None:
+        stream = iter(batches)
+        self.batches = [next(stream) for _ in range(n)]
+
+    def __iter__(self) -> Iterator[tuple[torch.Tensor, ...]]:
+        return iter(self.batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+
 class ToyDataModule(L.LightningDataModule):
     """Train/val splits plus held-out `reference(n, seed)` draws of one toy set."""
 

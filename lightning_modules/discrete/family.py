@@ -20,7 +20,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import FamilySpec, Knob, register_family
 from lightning_modules.core.roles import POOL_SEED, section
 from lightning_modules.core.training import fit
-from lightning_modules.data.toy import RandomBatches
+from lightning_modules.data.toy import FixedBatches, RandomBatches
 from lightning_modules.discrete.dfm import DiscreteFlowMatching
 
 TEXT_PAIRINGS = ("independent", "teacher_forced")
@@ -52,8 +52,10 @@ def dfm_build(role: str, cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
 def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
     """Train the masked baseline or a WS-DFM refiner; the EMA weights are kept."""
     r = cfg.refiner
+    val_seed = r.train.seed + 1  # the held-out windows' batches: fixed, apart from training's
     if role == "noise_model":
         batches = RandomBatches(dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
+        val = RandomBatches(dm.val, batch_size=r.train.batch_size, seed=val_seed)
         module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="noise", lr=r.train.lr,
                                       ema_decay=r.train.ema_decay, max_steps=r.train.steps)
     else:
@@ -62,15 +64,18 @@ def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  #
             if r.pairing == "teacher_forced":
                 pool = drafter.teacher_forced(dm.train.to(device_of(drafter)), seed=pool_seed).cpu().clone()
                 batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed)
+                val_pool = drafter.teacher_forced(dm.val.to(device_of(drafter)), seed=pool_seed + 1).cpu().clone()
+                val = RandomBatches(val_pool, dm.val, batch_size=r.train.batch_size, seed=val_seed)
             else:
                 n_drafts = r.train.n_drafts or len(dm.train)
                 pool = drafter.sample(n_drafts, seed=pool_seed).cpu().clone()  # data, like dm.train
                 batches = RandomBatches(pool, dm.train, batch_size=r.train.batch_size, seed=r.train.seed,
                                         aligned=False)
+                val = RandomBatches(pool, dm.val, batch_size=r.train.batch_size, seed=val_seed, aligned=False)
         module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="warm", start=r.start, t0=r.t0,
                                       t0_range=tuple(r.t0_range), lr=r.train.lr, ema_decay=r.train.ema_decay,
                                       max_steps=r.train.steps)
-    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed)
+    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val))
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)
     return info
