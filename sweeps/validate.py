@@ -21,7 +21,7 @@ COMMON_REFINER = (Knob("family", str), Knob("pairing", str), Knob("start", str),
                   Knob("net", dict), Knob("train", dict))
 TRAIN_KNOBS = (Knob("steps", int, low=1), Knob("batch_size", int, low=2), Knob("lr", float, low=0.0),
                Knob("ema_decay", float, low=0.0, high=1.0), Knob("n_drafts", int, low=2, nullable=True),
-               Knob("seed", int, low=0))
+               Knob("seed", int, low=0), Knob("early_stop", int, 0, low=0))
 POSITIVE = ("lr",)  # > 0, not only >= 0
 
 

@@ -85,3 +85,34 @@ def test_validating_never_moves_the_training(one_thread):
     (plain, _), (validated, info) = train(False), train(True)
     assert all(torch.equal(plain[k], validated[k]) for k in plain)
     assert "val/loss" in info["curve"].splitlines()[0]
+
+
+def test_early_stopping_on_the_validation_loss_says_what_ended_the_training(one_thread):
+    import torch
+
+    from lightning_modules.continuous.flow import FlowMatching
+    from lightning_modules.core.training import fit
+    from lightning_modules.data.toy import FixedBatches, RandomBatches, make_toy
+    from lightning_modules.nets.mlp import VelocityMLP
+
+    def train(patience: int) -> dict:
+        torch.manual_seed(0)
+        module = FlowMatching(VelocityMLP(dim=2, hidden=16, depth=1, time_freqs=2), mode="noise", lr=5e-2,
+                              ema_decay=0.9, max_steps=400)
+        val = FixedBatches(RandomBatches(make_toy("moons", 500, seed=1), batch_size=64, seed=1), n=1)
+        return fit(module, RandomBatches(make_toy("moons", 2000, seed=0), batch_size=16, seed=3), max_steps=400,
+                   seed=3, val_batches=val, early_stop=patience, checkpoint_every=0)
+
+    stopped, whole = train(1), train(0)
+    assert stopped["stopped_by"] == "plateau" and stopped["steps"] < 400
+    assert whole["stopped_by"] == "budget" and whole["steps"] == 400
+
+
+def test_early_stopping_is_part_of_a_refiners_identity_only_when_on(tmp_path):
+    from sweeps.cache import ArtifactCache
+    from sweeps.config import compose
+    from sweeps.models import ModelStore
+
+    store = ModelStore(ArtifactCache(tmp_path))
+    keys = {p: store.key("refiner", compose([f"refiner.train.early_stop={p}"])) for p in (0, 3)}
+    assert keys[0] == store.key("refiner", compose([])) and keys[3] != keys[0]

@@ -22,6 +22,8 @@ from lightning_modules.nets.mlp import VelocityMLP
 def fm_spec(role: str, cfg: DictConfig) -> dict:
     """What a noise model / refiner depends on (and nothing else): its cache identity."""
     data, ref = section(cfg, "data"), section(cfg, "refiner")
+    if not ref["train"].get("early_stop"):  # off: the key it had before the option existed
+        ref["train"] = {k: v for k, v in ref["train"].items() if k != "early_stop"}
     noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}  # no drafts involved
     if role == "noise_model":
         return {"data": data, "net": ref["net"], "train": noise_train, "pairing": ref["pairing"]}
@@ -79,7 +81,8 @@ def fm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # 
         module = FlowMatching(model, mode="warm", start=r.start, pairing=r.pairing, t0=r.t0,
                               t0_range=tuple(r.t0_range), lr=r.train.lr,
                               ema_decay=r.train.ema_decay, max_steps=r.train.steps)
-    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val))
+    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val),
+               early_stop=int(r.train.get("early_stop") or 0))
     # Sampling uses the EMA weights: copy them into the returned (cached) net.
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)

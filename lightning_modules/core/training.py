@@ -14,6 +14,7 @@ from pathlib import Path
 
 import lightning as L
 import torch
+from lightning.pytorch.callbacks import EarlyStopping
 from lightning.pytorch.loggers import CSVLogger
 
 from lightning_modules.core import checkpoints, device
@@ -29,6 +30,7 @@ def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
     accelerator: str | None = None, progress: bool | None = None,
     checkpoint_dir: Path | None = None, checkpoint_every: int | None = None, val_batches: Iterable | None = None,
+    early_stop: int = 0,
 ) -> dict:
     """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds,
     curve (the logged losses as CSV text), resumed_from (steps, or 0)}.
@@ -36,7 +38,9 @@ def fit(
     `checkpoint_dir` and `checkpoint_every` > 0, a checkpoint every that many steps, and a
     training that finds one there resumes from it (`batches.skip` replays the data position).
     `val_batches` (a finite iterable, e.g. FixedBatches): the module's validation loss, about
-    20 times per training, logged as val/loss beside train/loss."""
+    20 times per training, logged as val/loss beside train/loss. `early_stop` > 0 (with
+    val_batches): stop after that many checks without a better val/loss; `stopped_by` says
+    whether the budget or the plateau ended the training."""
     accelerator = accelerator or device.accelerator()
     progress = _PROGRESS[0] if progress is None else progress
     if checkpoint_every is None:  # where the caller (the model store) asked for checkpoints
@@ -57,7 +61,8 @@ def fit(
             max_steps=max_steps, accelerator=accelerator, devices=1, logger=logger,
             enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=progress,
             num_sanity_val_steps=0, log_every_n_steps=max(1, max_steps // 200),
-            callbacks=checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else None,
+            callbacks=[*(checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else []),
+                       *([EarlyStopping("val/loss", patience=early_stop)] if early_stop and val_batches else [])],
             **_validation(val_batches, max_steps),
         )
         start = time.perf_counter()
@@ -76,6 +81,7 @@ def fit(
         "seconds": seconds,
         "curve": curve,
         "resumed_from": done,
+        "stopped_by": "budget" if trainer.global_step >= max_steps else "plateau",
     }
 
 

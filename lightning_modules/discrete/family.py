@@ -29,6 +29,8 @@ TEXT_PAIRINGS = ("independent", "teacher_forced")
 def dfm_spec(role: str, cfg: DictConfig) -> dict:
     """Cache identity: the masked model pairs nothing; teacher-forced pools ignore n_drafts."""
     data, ref = section(cfg, "data"), section(cfg, "refiner")
+    if not ref["train"].get("early_stop"):  # off: the key it had before the option existed
+        ref["train"] = {k: v for k, v in ref["train"].items() if k != "early_stop"}
     noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}
     if role == "noise_model":
         return {"data": data, "net": ref["net"], "train": noise_train}
@@ -75,7 +77,8 @@ def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  #
         module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="warm", start=r.start, t0=r.t0,
                                       t0_range=tuple(r.t0_range), lr=r.train.lr, ema_decay=r.train.ema_decay,
                                       max_steps=r.train.steps)
-    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val))
+    info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val),
+               early_stop=int(r.train.get("early_stop") or 0))
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     info.update(ema_decay=r.train.ema_decay, batch_size=r.train.batch_size, lr=r.train.lr)
     return info
