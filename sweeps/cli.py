@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
     from sweeps.errors import ConfigError, StudyFailed
 
     training.set_progress(bool(args.verbose))
+    if args.quiet:  # training worker processes inherit it: no progress lines from them either
+        os.environ["WSBENCH_QUIET"] = "1"
     if args.verbose:
         import optuna
 

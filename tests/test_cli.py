@@ -29,7 +29,8 @@ def test_each_command_has_its_own_help(capsys, command, has, lacks):
     assert all(h in out for h in has) and not any(x in out for x in lacks)
 
 
-def test_quiet_prints_the_table_but_no_progress_lines(workdir, capsys):
+def test_quiet_prints_the_table_but_no_progress_lines(workdir, capsys, monkeypatch):
+    monkeypatch.setenv("WSBENCH_QUIET", "")  # restored after the test: -q sets it for worker processes
     assert main(["sweep", "-q", *SMOKE]) == 0
     out = capsys.readouterr().out
     assert "s/trial" not in out and "trial(s) to run" not in out
@@ -52,3 +53,14 @@ def test_piped_progress_arrives_while_the_sweep_runs(workdir):
     first_trial = next(t for t, line in arrivals if "s/trial, ETA" in line)
     report = next(t for t, line in arrivals if line.startswith("report written"))
     assert report - first_trial > 0.5
+
+
+def test_a_training_prints_its_progress_and_eta_unless_quiet(workdir, capfd, monkeypatch):
+    monkeypatch.setenv("WSBENCH_CACHE", str(workdir / "cache"))
+    monkeypatch.setenv("WSBENCH_QUIET", "")  # restored after the test: -q sets it for worker processes
+    args = ["experiment=smoke", "refiner.train.steps=200", "train_workers=1"]
+    assert main(["train", *args]) == 0
+    lines = [x for x in capfd.readouterr().out.splitlines() if "steps/s, ETA" in x]
+    assert any(x.strip().startswith("[refiner ") and "step 200/200 loss" in x for x in lines)
+    assert main(["train", "-q", *args, "refiner.train.seed=1"]) == 0  # a new refiner, trained quietly
+    assert "steps/s, ETA" not in capfd.readouterr().out and os.environ["WSBENCH_QUIET"] == "1"

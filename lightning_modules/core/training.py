@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import csv
 import io
 import logging
 import math
+import os
 import tempfile
 import time
 import warnings
@@ -20,6 +23,42 @@ from lightning.pytorch.loggers import CSVLogger
 from lightning_modules.core import checkpoints, device
 
 _PROGRESS = [False]  # Lightning's progress bar in this process (`wsbench -v`)
+_LABEL = contextvars.ContextVar("training_label", default=None)
+
+
+@contextlib.contextmanager
+def labelled(label: str):
+    """Trainings started inside print progress lines under `label` (unless WSBENCH_QUIET is set)."""
+    token = _LABEL.set(label)
+    try:
+        yield
+    finally:
+        _LABEL.reset(token)
+
+
+class ProgressLines(L.Callback):
+    """A line at every tenth of the budget: step, loss, ETA (readable in a piped log, and
+    printed by training worker processes too)."""
+
+    def __init__(self, label: str, max_steps: int) -> None:
+        self.label, self.max_steps = label, max_steps
+        self.every = max(1, max_steps // 10)
+
+    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
+        self.start, self.first = time.perf_counter(), trainer.global_step
+        self.next = (self.first // self.every + 1) * self.every
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
+        step = trainer.global_step
+        if step < self.next:
+            return
+        self.next += self.every
+        rate = (step - self.first) / max(1e-9, time.perf_counter() - self.start)
+        loss = trainer.callback_metrics.get("train/loss")
+        loss_text = f" loss {float(loss):.4g}" if loss is not None else ""
+        eta = (self.max_steps - step) / rate if rate > 0 else 0.0
+        print(f"  [{self.label}] step {step}/{self.max_steps}{loss_text} | {rate:.0f} steps/s, ETA {eta:.0f}s",
+              flush=True)
 
 
 def set_progress(on: bool) -> None:
@@ -62,6 +101,8 @@ def fit(
             enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=progress,
             num_sanity_val_steps=0, log_every_n_steps=max(1, max_steps // 200),
             callbacks=[*(checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else []),
+                       *([ProgressLines(_LABEL.get(), max_steps)] if _LABEL.get() and not os.environ.get(
+                           "WSBENCH_QUIET") else []),
                        *([EarlyStopping("val/loss", patience=early_stop)] if early_stop and val_batches else [])],
             **_validation(val_batches, max_steps),
         )
