@@ -99,7 +99,22 @@ class WandbLogger:
         for base, per_arm in (summary.get("speedup_at_iso_quality") or {}).items():
             speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
         run.log({"speedup": wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)})
+        curves = training_curve_rows(self.run_dir)
+        if curves:  # every trained model's logged losses, long format (W&B plots a line per model)
+            run.log({"training_curves": wandb.Table(columns=["model", "role", "step", "loss", "value"], data=curves)})
         run.finish()
+
+
+def training_curve_rows(run_dir: Path) -> list[list]:
+    """[model key, role, step, loss column, value] for every logged point of RUN_DIR/curves."""
+    from analysis.curves import read_curves
+
+    rows = []
+    for key, (entry, curve) in read_curves(run_dir).items():
+        for column in (c for c in curve.columns if c != "step"):
+            rows += [[key, entry.get("role"), int(step), column, float(value)]
+                     for step, value in curve[["step", column]].dropna().itertuples(index=False)]
+    return rows
 
 
 def _scalar(value: object) -> bool:

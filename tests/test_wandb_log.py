@@ -72,3 +72,24 @@ def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
         failed.pop(key)
     logger.trial(failed, None, cfg)
     assert fake_wandb[-1].summary["error"] == "ValueError: boom" and "samples" not in fake_wandb[-1].logged[0]
+
+
+def test_the_study_run_holds_every_models_training_curve(tmp_path, fake_wandb, smoke_runs):
+    from analysis_runs import copy_run
+
+    from analysis import write_report
+
+    run_dir = copy_run(smoke_runs["points"], tmp_path / "run")
+    summary = write_report(run_dir)
+    cfg = OmegaConf.create({"logger": {"name": "wandb", "project": "wsbench", "entity": None, "mode": "offline",
+                                       "log_samples": True}, "sweep": {"study": "s"}})
+    WandbLogger(cfg, run_dir, log=lambda *_: None).study(summary)
+    tables = {k: v for logged in fake_wandb[-1].logged for k, v in logged.items()}
+    curves = tables["training_curves"]
+    assert curves.columns == ["model", "role", "step", "loss", "value"]
+    index = json.loads((run_dir / "curves" / "index.json").read_text())
+    assert {row[0] for row in curves.data} == set(index)
+    assert {row[3] for row in curves.data} == {"train/loss", "val/loss"}
+    first = next(r for r in curves.data if r[3] == "train/loss")
+    csv_first = (run_dir / "curves" / f"{first[0]}.csv").read_text().splitlines()[1].split(",")
+    assert first[2] == int(csv_first[0]) and first[4] == float(csv_first[1])
