@@ -2,7 +2,7 @@
 
 Resume: finished trials are read back from trials.jsonl (the source of truth), so a re-run
 recomputes nothing and writes no duplicate; a trial killed mid-way left no record and is
-run again (its stale RUNNING Optuna trial is closed as FAIL first).
+run again (its stale RUNNING Optuna trial, or a grid point it had enqueued, is closed as FAIL first).
 
 Confirmations (`confirm`): a picked setting re-evaluated on fresh seeds after the search, written
 as a record with `confirm: true` and `confirm_of` (the picked trial), never told to Optuna and
@@ -84,6 +84,10 @@ class SweepRunner:
             # A single-process sweep owns its study: RUNNING trials are leftovers of a kill.
             for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
                 study.tell(t.number, state=optuna.trial.TrialState.FAIL)
+            # A kill between enqueue_trial and ask leaves a WAITING point; ask() would pop it
+            # before the one enqueued next, and that next grid point would never run.
+            for _ in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+                study.tell(study.ask().number, state=optuna.trial.TrialState.FAIL)
         done = [r for r in self.store.records() if r.get("arm") == arm.name and not r.get("confirm")]
         progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_OF[self.cost_axis], self.log)
         if s.sampler == "grid":

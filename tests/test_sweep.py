@@ -186,3 +186,23 @@ def test_a_study_whose_every_trial_fails_exits_1_with_the_first_error(workdir, c
     assert code == 1 and len(err) == 1
     assert "all 1 trial(s) failed" in err[0] and "non-finite" in err[0]
     assert len(_records(workdir / "runs" / "allfail")) == 1
+
+
+def test_a_grid_point_enqueued_by_a_killed_run_is_neither_lost_nor_run_twice(workdir):
+    # A kill between enqueue_trial and ask leaves a WAITING trial in the journal; the re-run's
+    # ask() pops it first, which must not make a later grid point be skipped.
+    import optuna
+
+    from sweeps.arms import build_arms
+    from sweeps.storage import make_storage
+
+    _, arms = build_arms(SMOKE)
+    arm = next(a for a in arms if len(a.grid()) > 1)
+    storage = make_storage(None, workdir / "runs" / "smoke")
+    study = optuna.create_study(study_name=f"smoke:{arm.name}", storage=storage, directions=["minimize"] * 2)
+    study.enqueue_trial(arm.grid()[0], skip_if_exists=False)
+    study_mod.run_study(SMOKE, report=False, log=lambda *_: None)
+    recs = _records(workdir / "runs" / "smoke")
+    assert len(recs) == 8 and len({(r["arm"], r["config_hash"]) for r in recs}) == 8
+    mine = optuna.load_study(study_name=f"smoke:{arm.name}", storage=storage)
+    assert not mine.get_trials(states=(optuna.trial.TrialState.WAITING,))
