@@ -40,7 +40,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="wsbench", usage=USAGE)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-q", "--quiet", action="store_true", help="only errors, the final table and the summary line")
-    common.add_argument("-v", "--verbose", action="store_true", help="also training progress bars and Optuna's log")
+    common.add_argument("-v", "--verbose", action="store_true", help="also Optuna's log")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (line, positional) in COMMANDS.items():
         p = sub.add_parser(name, help=line, description=line, parents=[common], prog=f"wsbench {name}")
@@ -72,10 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(line_buffering=True)
     args = _parser().parse_args(argv)
 
-    from lightning_modules.core import training
     from sweeps.errors import ConfigError, StudyFailed
 
-    training.set_progress(bool(args.verbose))
     if args.quiet:  # training worker processes inherit it: no progress lines from them either
         os.environ["WSBENCH_QUIET"] = "1"
     if args.verbose:

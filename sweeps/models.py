@@ -15,8 +15,8 @@ from torch import nn
 from lightning_modules.core.checkpoints import checkpointing
 from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.device import training_on
+from lightning_modules.core.progress import labelled
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
-from lightning_modules.core.training import labelled
 from sweeps.cache import ArtifactCache
 from sweeps.config import config_hash, to_dict
 

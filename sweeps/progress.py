@@ -1,9 +1,16 @@
-"""Progress display: trials done, time per trial, and the arm's current front (cost, quality)."""
+"""Progress display: trials done, time per trial, and the arm's current front (cost, quality).
+
+A line per finished trial always (a piped log stays whole); on a terminal also a tqdm bar per
+arm with its ETA, which the lines scroll above."""
 
 from __future__ import annotations
 
+import shutil
+import sys
 import time
 from collections.abc import Callable
+
+from lightning_modules.core.progress import use_bars
 
 
 class Progress:
@@ -16,12 +23,19 @@ class Progress:
         self.total = self.todo = 0
         self.t_start = time.perf_counter()
         self.n_new = 0
+        self.bar = None
 
     def start(self, total: int, todo: int) -> None:
         self.total, self.todo = total, todo
         resumed = f", {self.n_done} already done" if self.n_done else ""
         self.log(f"[{self.arm}] {todo} trial(s) to run of {total}{resumed}")
         self.t_start = time.perf_counter()
+        if self.log is print and todo and use_bars():
+            from tqdm.auto import tqdm
+
+            self.bar = tqdm(total=total, initial=self.n_done, desc=f"[{self.arm}]", unit="trial", file=sys.stdout,
+                            ncols=shutil.get_terminal_size().columns, nrows=shutil.get_terminal_size().lines, leave=False)
+            self.log = self.bar.write  # lines scroll above the bar
 
     def front(self) -> list[tuple[float, float]]:
         best = float("inf")
@@ -50,11 +64,23 @@ class Progress:
         eta = per_trial * max(0, self.total - self.n_done)
         self.log(f"[{self.arm}] {self.n_done}/{self.total} {knobs} {result} | {per_trial:.1f} s/trial, "
                  f"ETA {_clock(eta)} | front [{self.cost_axis}, {self.metric}]: {front}")
+        self._advance()
+
+    def _advance(self) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+            if self.points:
+                self.bar.set_postfix_str(f"best {self.metric} {min(q for _, q in self.points):.4g}", refresh=True)
 
     def skipped(self, record: dict) -> None:
         self.log(f"[{self.arm}] trial with these params already recorded (trial {record.get('trial')}); reused")
+        if self.bar is not None:
+            self.bar.update(1)  # a slot of this arm's budget, used
 
     def finish(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar, self.log = None, print
         failed = f", {self.n_failed} failed" if self.n_failed else ""
         self.log(f"[{self.arm}] done: {self.n_done} trial(s){failed}")
 

@@ -64,3 +64,34 @@ def test_a_training_prints_its_progress_and_eta_unless_quiet(workdir, capfd, mon
     assert any(x.strip().startswith("[refiner ") and "step 200/200 loss" in x for x in lines)
     assert main(["train", "-q", *args, "refiner.train.seed=1"]) == 0  # a new refiner, trained quietly
     assert "steps/s, ETA" not in capfd.readouterr().out and os.environ["WSBENCH_QUIET"] == "1"
+
+
+def test_on_a_terminal_trainings_and_arms_get_bars_with_eta(workdir):
+    """Run under a pseudo-terminal, as a researcher's shell runs it: tqdm bars (carriage
+    returns, a step bar per training and a trial bar per arm); the trial lines still print."""
+    import pty
+
+    env = {**os.environ, "WSBENCH_CACHE": str(workdir / "cache"), "COLUMNS": "120"}
+    env.pop("WSBENCH_QUIET", None)
+    leader, follower = pty.openpty()
+    # One training process: trainings in the main process get bars (worker processes print lines).
+    proc = subprocess.Popen([sys.executable, "-m", "sweeps.cli", "sweep", *SMOKE, "train_workers=1"],
+                            stdin=subprocess.DEVNULL,
+                            stdout=follower, stderr=follower, env=env, cwd=workdir)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:  # the terminal closes when the process exits
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    assert proc.wait() == 0
+    out = b"".join(chunks).decode(errors="replace")
+    assert "\r" in out
+    assert "step/s" in out or "s/step" in out  # a training's bar, with its rate
+    assert "trial/s" in out or "s/trial]" in out  # an arm's bar
+    assert "<" in out  # tqdm's [elapsed<remaining]
+    assert "s/trial, ETA" in out  # the per-trial lines, above the bars

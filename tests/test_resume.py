@@ -27,7 +27,8 @@ def _train(folder: Path | None, max_steps: int = STEPS) -> dict[str, torch.Tenso
     module = FlowMatching(net, mode="noise", pairing="minibatch_ot", lr=2e-3, ema_decay=0.9, max_steps=STEPS)
     batches = RandomBatches(make_toy("moons", 2000, seed=0), batch_size=64, seed=3)
     info = fit(module, batches, max_steps=max_steps, seed=3, checkpoint_dir=folder, checkpoint_every=EVERY)
-    return {"resumed_from": info["resumed_from"], **{k: v.clone() for k, v in module.state_dict().items()}}
+    return {"resumed_from": info["resumed_from"], "curve": info["curve"],
+            **{k: v.clone() for k, v in module.state_dict().items()}}
 
 
 def test_a_stopped_training_resumes_to_the_uninterrupted_weights(tmp_path, one_thread):
@@ -37,6 +38,9 @@ def test_a_stopped_training_resumes_to_the_uninterrupted_weights(tmp_path, one_t
     resumed = _train(tmp_path)
     assert resumed.pop("resumed_from") == 2 * EVERY
     whole.pop("resumed_from")
+    # The curve goes on from where it stopped: the same rows as the uninterrupted training's.
+    assert resumed.pop("curve") == whole.pop("curve")
+    part.pop("curve")
     assert resumed.keys() == whole.keys() and any("ema" in k for k in whole)
     assert all(torch.equal(resumed[k], whole[k]) for k in whole), [k for k in whole if not torch.equal(resumed[k], whole[k])]
 
@@ -70,3 +74,6 @@ def test_a_training_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp
     assert resumed.keys() == uninterrupted.keys() and partial.name in resumed
     for key, state in uninterrupted.items():
         assert all(torch.equal(resumed[key][k], v) for k, v in state.items()), key
+    # The resumed model's curve starts at step 0 and equals the uninterrupted one's.
+    curve = (partial / "curve.csv").read_text()
+    assert curve == (whole / partial.name / "curve.csv").read_text() and curve.splitlines()[1].startswith("0,")

@@ -10,14 +10,12 @@ from torch import nn
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from lightning_modules.core.training import check_finite, warmup_cosine
+from lightning_modules.core.validation import ValidationLoss
 
 MODES = ("noise", "warm")
 
 
-VAL_SEED = 7_919  # the validation loss's draws, apart from the training's
-
-
-class RefinerModule(L.LightningModule):
+class RefinerModule(ValidationLoss, L.LightningModule):
     """mode="noise": the noise-start model (batches (x1,)); mode="warm": a refiner trained on
     (draft, x1) batches at a fixed t0 or, when the net is t0-conditioned, t0 ~ U[t0_range]."""
 
@@ -53,13 +51,8 @@ class RefinerModule(L.LightningModule):
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
-    def validation_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> None:
-        # Its own draws (times, noise, masks) from a fixed seed, inside a forked RNG: validating
-        # never moves the training's random stream, so a model trains the same with or without it.
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            torch.manual_seed(VAL_SEED + batch_idx)
-            loss = self.loss(batch)
-        self.log("val/loss", loss, on_step=False, on_epoch=True, batch_size=batch[0].shape[0])
+    def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.loss(batch)
 
     def optimizer_step(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         # The EMA follows each optimiser step at once (as after the batch, numerically), so a

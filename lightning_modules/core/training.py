@@ -2,14 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-import csv
-import io
 import logging
 import math
-import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterable
@@ -18,56 +12,15 @@ from pathlib import Path
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import EarlyStopping
-from lightning.pytorch.loggers import CSVLogger
 
 from lightning_modules.core import checkpoints, device
-
-_PROGRESS = [False]  # Lightning's progress bar in this process (`wsbench -v`)
-_LABEL = contextvars.ContextVar("training_label", default=None)
-
-
-@contextlib.contextmanager
-def labelled(label: str):
-    """Trainings started inside print progress lines under `label` (unless WSBENCH_QUIET is set)."""
-    token = _LABEL.set(label)
-    try:
-        yield
-    finally:
-        _LABEL.reset(token)
-
-
-class ProgressLines(L.Callback):
-    """A line at every tenth of the budget: step, loss, ETA (readable in a piped log, and
-    printed by training worker processes too)."""
-
-    def __init__(self, label: str, max_steps: int) -> None:
-        self.label, self.max_steps = label, max_steps
-        self.every = max(1, max_steps // 10)
-
-    def on_train_start(self, trainer, pl_module) -> None:  # noqa: ANN001
-        self.start, self.first = time.perf_counter(), trainer.global_step
-        self.next = (self.first // self.every + 1) * self.every
-
-    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:  # noqa: ANN001
-        step = trainer.global_step
-        if step < self.next:
-            return
-        self.next += self.every
-        rate = (step - self.first) / max(1e-9, time.perf_counter() - self.start)
-        loss = trainer.callback_metrics.get("train/loss")
-        loss_text = f" loss {float(loss):.4g}" if loss is not None else ""
-        eta = (self.max_steps - step) / rate if rate > 0 else 0.0
-        print(f"  [{self.label}] step {step}/{self.max_steps}{loss_text} | {rate:.0f} steps/s, ETA {eta:.0f}s",
-              flush=True)
-
-
-def set_progress(on: bool) -> None:
-    _PROGRESS[0] = on
+from lightning_modules.core.curve_log import CurveRows
+from lightning_modules.core.progress import callbacks as progress_callbacks
 
 
 def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
-    accelerator: str | None = None, progress: bool | None = None,
+    accelerator: str | None = None,
     checkpoint_dir: Path | None = None, checkpoint_every: int | None = None, val_batches: Iterable | None = None,
     early_stop: int = 0,
 ) -> dict:
@@ -81,46 +34,41 @@ def fit(
     val_batches): stop after that many checks without a better val/loss; `stopped_by` says
     whether the budget or the plateau ended the training."""
     accelerator = accelerator or device.accelerator()
-    progress = _PROGRESS[0] if progress is None else progress
     if checkpoint_every is None:  # where the caller (the model store) asked for checkpoints
         checkpoint_dir, checkpoint_every = checkpoints.current()
     L.seed_everything(seed, workers=True, verbose=False)
     for name in ("lightning.pytorch", "lightning.fabric", "lightning"):
         logging.getLogger(name).setLevel(logging.ERROR)
-    with tempfile.TemporaryDirectory(prefix="wsbench-fit-") as logs:
-        # The curve: Lightning's CSV logger, about 200 points whatever the budget.
-        logger = CSVLogger(logs, name="", version="")
-        saving = checkpoint_dir is not None and checkpoint_every > 0
-        # Resuming needs the data position: only batches that can replay it (RandomBatches).
-        saving = saving and hasattr(batches, "skip")
-        resume, done = checkpoints.resume_point(checkpoint_dir if saving else None)
-        if resume is not None:
-            batches.skip = done
-        trainer = L.Trainer(
-            max_steps=max_steps, accelerator=accelerator, devices=1, logger=logger,
-            enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=progress,
-            num_sanity_val_steps=0, log_every_n_steps=max(1, max_steps // 200),
-            callbacks=[*(checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else []),
-                       *([ProgressLines(_LABEL.get(), max_steps)] if _LABEL.get() and not os.environ.get(
-                           "WSBENCH_QUIET") else []),
-                       *([EarlyStopping("val/loss", patience=early_stop)] if early_stop and val_batches else [])],
-            **_validation(val_batches, max_steps),
-        )
-        start = time.perf_counter()
-        with warnings.catch_warnings():
-            # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
-            warnings.simplefilter("ignore")
-            trainer.fit(module, train_dataloaders=batches, val_dataloaders=val_batches, ckpt_path=resume)
-        seconds = time.perf_counter() - start
-        logger.finalize("success")
-        curve = read_curve(Path(logger.log_dir) / "metrics.csv")
+    # The curve: about 200 points whatever the budget, kept in checkpoints (resumes whole).
+    curve = CurveRows(max_steps)
+    saving = checkpoint_dir is not None and checkpoint_every > 0
+    # Resuming needs the data position: only batches that can replay it (RandomBatches).
+    saving = saving and hasattr(batches, "skip")
+    resume, done = checkpoints.resume_point(checkpoint_dir if saving else None)
+    if resume is not None:
+        batches.skip = done
+    trainer = L.Trainer(
+        max_steps=max_steps, accelerator=accelerator, devices=1, logger=False,
+        enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=False,
+        num_sanity_val_steps=0,
+        callbacks=[curve, *(checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else []),
+                   *progress_callbacks(max_steps),
+                   *([EarlyStopping("val/loss", patience=early_stop)] if early_stop and val_batches else [])],
+        **_validation(val_batches, max_steps),
+    )
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        # Our endless in-memory batches have no length; Lightning warns about that, harmlessly.
+        warnings.simplefilter("ignore")
+        trainer.fit(module, train_dataloaders=batches, val_dataloaders=val_batches, ckpt_path=resume)
+    seconds = time.perf_counter() - start
     loss = trainer.callback_metrics.get("train/loss")
     module.eval()
     return {
         "steps": int(trainer.global_step),
         "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
         "seconds": seconds,
-        "curve": curve,
+        "curve": curve.csv(),
         "resumed_from": done,
         "stopped_by": "budget" if trainer.global_step >= max_steps else "plateau",
     }
@@ -132,25 +80,6 @@ def _validation(val_batches: Iterable | None, max_steps: int) -> dict:
         return {"limit_val_batches": 0}
     return {"limit_val_batches": len(val_batches), "val_check_interval": max(1, max_steps // 20),
             "check_val_every_n_epoch": None}
-
-
-def read_curve(path: Path) -> str | None:
-    """The logged metrics as CSV text (step first, one row per logged step), or None."""
-    if not path.exists():
-        return None
-    with path.open(newline="") as f:
-        rows = [r for r in csv.DictReader(f)]
-    columns = [c for c in (rows[0].keys() if rows else []) if c not in ("step", "epoch")]
-    by_step: dict[int, dict] = {}
-    for r in rows:
-        merged = by_step.setdefault(int(r["step"]), {})
-        merged.update({c: r[c] for c in columns if r.get(c) not in (None, "")})
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["step", *columns])
-    for step in sorted(by_step):
-        writer.writerow([step, *(by_step[step].get(c, "") for c in columns)])
-    return out.getvalue() if by_step else None
 
 
 def check_finite(loss: torch.Tensor, what: str, step: int) -> None:

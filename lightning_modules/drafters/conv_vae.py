@@ -19,6 +19,7 @@ from torch import nn
 from lightning_modules.core import seeding
 from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
+from lightning_modules.core.validation import ValidationLoss
 
 # Floor of the learned log-variance: stops the likelihood from running away once the decoder
 # fits some images almost exactly (variance e^-9, about a 1% pixel error in [-1, 1]).
@@ -69,7 +70,7 @@ class ConvDecoder(nn.Module):
         return self.net(self.dense(z).view(-1, *self.seed_map))
 
 
-class ConvVAEDrafter(L.LightningModule):
+class ConvVAEDrafter(ValidationLoss, L.LightningModule):
     """Conv VAE; knobs `latent`, `width`, `lr`, `beta` (KL weight), `sample_noise`."""
 
     def __init__(self, shape: tuple[int, int, int] = (1, 8, 8), latent: int = 16, width: int = 32,
@@ -103,6 +104,9 @@ class ConvVAEDrafter(L.LightningModule):
         check_finite(loss, "conv VAE", self.global_step)
         self.log("train/loss", loss)
         return loss
+
+    def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.loss(batch[0])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)

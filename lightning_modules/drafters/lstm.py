@@ -14,9 +14,10 @@ from torch.nn import functional as F
 from lightning_modules.core import seeding
 from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
+from lightning_modules.core.validation import ValidationLoss
 
 
-class LSTMDrafter(L.LightningModule):
+class LSTMDrafter(ValidationLoss, L.LightningModule):
     def __init__(self, vocab_size: int, seq_len: int, width: int = 128, layers: int = 1, lr: float = 3e-3) -> None:
         super().__init__()
         self.vocab_size, self.seq_len, self.lr = vocab_size, seq_len, lr
@@ -31,9 +32,13 @@ class LSTMDrafter(L.LightningModule):
         h, _ = self.lstm(self.embed(torch.cat([bos, tokens[:, :-1]], dim=1)))
         return self.head(h)
 
-    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+    def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        """Cross-entropy per token (nats) of a batch of windows."""
         tokens = batch[0]
-        loss = F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
+        return F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
+
+    def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
+        loss = self.val_loss(batch)
         check_finite(loss, "LSTM", self.global_step)
         self.log("train/loss", loss)
         return loss

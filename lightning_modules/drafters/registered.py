@@ -14,6 +14,7 @@ import torch
 from lightning_modules import drafters
 from lightning_modules.core.registry import Knob, register_drafter
 from lightning_modules.core.training import fit
+from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
 
 SEED = Knob("seed", int, 0, low=0)
@@ -44,7 +45,10 @@ def _timed(fitted: torch.nn.Module, model: torch.nn.Module, method: str, start: 
 
 
 def _fit_steps(model, d, dm) -> dict:  # noqa: ANN001
-    return fit(model, RandomBatches(dm.train, batch_size=d.batch_size, seed=d.seed), max_steps=d.steps, seed=d.seed)
+    # A held-out validation loss for drafters that have one (not the GAN: its losses are a game).
+    val = held_out(dm.val, batch_size=d.batch_size) if hasattr(model, "val_loss") else None
+    return fit(model, RandomBatches(dm.train, batch_size=d.batch_size, seed=d.seed), max_steps=d.steps, seed=d.seed,
+               val_batches=val)
 
 
 def _gmm_build(d, dm):  # noqa: ANN001, ANN202

@@ -9,13 +9,14 @@ from torch import nn
 from lightning_modules.core import seeding
 from lightning_modules.core.device import device_of
 from lightning_modules.core.training import check_finite
+from lightning_modules.core.validation import ValidationLoss
 
 
 def _mlp(n_in: int, hidden: int, n_out: int) -> nn.Sequential:
     return nn.Sequential(nn.Linear(n_in, hidden), nn.SiLU(), nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, n_out))
 
 
-class VAEDrafter(L.LightningModule):
+class VAEDrafter(ValidationLoss, L.LightningModule):
     """Gaussian VAE with a learned per-dimension output variance (so samples are not a thin curve)."""
 
     def __init__(self, dim: int = 2, latent: int = 2, hidden: int = 64, lr: float = 2e-3, beta: float = 1.0) -> None:
@@ -39,6 +40,9 @@ class VAEDrafter(L.LightningModule):
         check_finite(loss, "VAE", self.global_step)
         self.log("train/loss", loss)
         return loss
+
+    def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
+        return self.loss(batch[0])
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)

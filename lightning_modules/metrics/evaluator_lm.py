@@ -27,12 +27,13 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_modules.core.training import check_finite, fit
+from lightning_modules.core.validation import ValidationLoss, held_out
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.metrics.feature_net import weights_hash
 from lightning_modules.metrics.text import sequence_nll
 
 
-class CausalTransformerLM(L.LightningModule):
+class CausalTransformerLM(ValidationLoss, L.LightningModule):
     """Pre-LN causal transformer over character tokens; BOS = ``vocab_size`` starts every window.
 
     ``total_steps`` (when given) sets the learning-rate schedule: linear warm-up over
@@ -71,9 +72,13 @@ class CausalTransformerLM(L.LightningModule):
         h = self.blocks(h, mask=self.causal[:length, :length], is_causal=True)
         return self.head(self.norm(h))
 
-    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+    def val_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
+        """Cross-entropy per token (nats) of a batch of windows."""
         tokens = batch[0]
-        loss = F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
+        return F.cross_entropy(self.logits(tokens).flatten(0, 1), tokens.flatten())
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        loss = self.val_loss(batch)
         check_finite(loss, "evaluator LM", self.global_step)
         self.log("train/loss", loss)
         return loss
@@ -110,7 +115,8 @@ def train_evaluator_lm(
         torch.manual_seed(seed)
         lm = CausalTransformerLM(vocab_size, seq_len, width, depth, heads, lr,
                                  warmup=min(100, max(1, steps // 10)), total_steps=steps)
-    run = fit(lm, RandomBatches(train.long(), batch_size=batch_size, seed=seed), max_steps=steps, seed=seed)
+    run = fit(lm, RandomBatches(train.long(), batch_size=batch_size, seed=seed), max_steps=steps, seed=seed,
+              val_batches=held_out(val.long(), batch_size=batch_size))
     lm.eval()
     val_nll = float(sequence_nll(lm, val).mean())  # float64, as gen_ppl scores samples
     info = {

@@ -24,6 +24,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from lightning_modules.core.training import fit
+from lightning_modules.core.validation import ValidationLoss, held_out
 from lightning_modules.data.toy import RandomBatches
 
 
@@ -87,7 +88,7 @@ def random_shift(x: Tensor, max_shift: int = 1) -> Tensor:
     return padded[batch, chans, rows, cols]
 
 
-class ClassifierModule(L.LightningModule):
+class ClassifierModule(ValidationLoss, L.LightningModule):
     """Cross-entropy training of a :class:`FeatureClassifier` with Adam and optional shifts."""
 
     def __init__(self, net: FeatureClassifier, *, lr: float = 3e-3, max_shift: int = 0) -> None:
@@ -103,6 +104,10 @@ class ClassifierModule(L.LightningModule):
             raise FloatingPointError(f"non-finite classifier loss at step {self.global_step}")
         self.log("train/loss", loss)
         return loss
+
+    def val_loss(self, batch: tuple[Tensor, ...]) -> Tensor:
+        x, y = batch
+        return F.cross_entropy(self.net(x), y)
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.lr)
@@ -144,7 +149,8 @@ def train_feature_net(
         max_shift = 1 if train_x.shape[-1] >= 16 else 0
     module = ClassifierModule(net, lr=lr, max_shift=max_shift)
     batches = RandomBatches(train_x.float(), train_y.long(), batch_size=batch_size, seed=seed)
-    run = fit(module, batches, max_steps=steps, seed=seed)
+    run = fit(module, batches, max_steps=steps, seed=seed,
+              val_batches=held_out(test_x.float(), test_y.long(), batch_size=batch_size))
     net.eval()
     with torch.no_grad():
         # At most 5000 images: plenty for one scalar, and cheap on MNIST-sized sets.
