@@ -12,7 +12,7 @@ USAGE = """wsbench COMMAND [overrides...]
 
   quickstart [overrides]   train, sweep and report the moons comparison (CPU, ~5 min)
   sweep [overrides]        run (or resume) a study; writes runs/<study>/ and its report
-  worker [overrides]       join a sweep on a shared --storage (no stale-trial clean-up)
+  worker [overrides]       join a study on a shared --storage: claim its trials beside other workers
   train [overrides]        train (or find in the cache) the models the config's arms need
   analyze RUN_DIR          write RUN_DIR/report/ from trials.jsonl
   list [plugin=FILE.py]    the registered tracks, methods, drafters and refiner families, with their knobs
@@ -26,7 +26,7 @@ overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=v
 COMMANDS = {  # name: (one line, what its positional arguments are)
     "quickstart": ("train, sweep and report the moons comparison (CPU, ~5 min)", "Hydra overrides"),
     "sweep": ("run (or resume) a study; writes runs/<study>/ and its report", "Hydra overrides"),
-    "worker": ("join a sweep on a shared --storage (no stale-trial clean-up)", "Hydra overrides"),
+    "worker": ("join a study on a shared --storage: claim its trials beside other workers", "Hydra overrides"),
     "train": ("train (or find in the cache) the models the config's arms need", "Hydra overrides"),
     "analyze": ("write RUN_DIR/report/ from trials.jsonl", "RUN_DIR"),
     "list": ("the registered tracks, methods, drafters and refiner families, with their knobs",
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(line_buffering=True)
     args = _parser().parse_args(argv)
 
-    from sweeps.errors import ConfigError, StudyFailed
+    from sweeps.errors import ConfigError, StorageLost, StudyFailed
 
     if args.quiet:  # training worker processes inherit it: no progress lines from them either
         os.environ["WSBENCH_QUIET"] = "1"
@@ -121,6 +121,9 @@ def main(argv: list[str] | None = None) -> int:
     except StudyFailed as err:
         print(f"wsbench: error: {err}", file=sys.stderr)
         return 1
+    except StorageLost as err:
+        print(f"wsbench: error: {err}", file=sys.stderr)
+        return 3
     except KeyboardInterrupt:
         print("wsbench: interrupted; finished trials are kept. Re-run the same command to resume.", file=sys.stderr)
         return 130

@@ -3,3 +3,7 @@
 from lightning_modules.core.errors import ConfigError, StudyFailed
 
 __all__ = ["ConfigError", "StudyFailed"]
+
+
+class StorageLost(Exception):
+    """The study's storage stopped answering (after retries): the worker stops, finished trials kept."""

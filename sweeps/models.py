@@ -17,6 +17,7 @@ from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.device import training_on
 from lightning_modules.core.progress import labelled
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
+from sweeps import host_load
 from sweeps.cache import ArtifactCache
 from sweeps.config import config_hash, to_dict
 
@@ -58,7 +59,7 @@ class ModelStore:
                 self.log(f"  training {role} [{key}] ...")
                 # Checkpoints live beside the (not yet) cached model: model.pt alone marks it done.
                 every = int(cfg.get("train_checkpoint_every", 0))
-                with training_on(where), labelled(f"{role} {key.split('-')[-1][:8]}"), \
+                with host_load.busy("training"), training_on(where), labelled(f"{role} {key.split('-')[-1][:8]}"), \
                         checkpointing(self.cache.path(key) / "checkpoints" if every else None, every):
                     info = spec.train(model, cfg, self.data(cfg), lambda other: self.get(other, cfg))
                 self.log(f"  trained {role} [{key}] in {info.get('seconds', 0):.1f} s"

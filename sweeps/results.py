@@ -2,6 +2,8 @@
 
 It is the source of truth: a sweep that is re-run reads it to skip finished work, and a
 record is written in one append (then fsync) so a kill never leaves half a trial behind.
+A worker (`wsbench worker`) writes its own file, RUN_DIR/trials.<host>-<pid>.jsonl (on a
+shared folder or on its own machine); reading merges every results file of the folder.
 """
 
 from __future__ import annotations
@@ -9,13 +11,15 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import socket
 from pathlib import Path
 
 
 class TrialStore:
-    def __init__(self, run_dir: str | Path) -> None:
+    def __init__(self, run_dir: str | Path, *, worker: bool = False) -> None:
         self.run_dir = Path(run_dir)
-        self.path = self.run_dir / "trials.jsonl"
+        name = f"trials.{socket.gethostname()}-{os.getpid()}.jsonl" if worker else "trials.jsonl"
+        self.path = self.run_dir / name
 
     def records(self) -> list[dict]:
         """All records, read like analysis reads them (`analysis.load.read_records`): a torn

@@ -1,8 +1,13 @@
-"""The sweep loop: one Optuna study per arm, ask/tell, one record per finished trial.
+"""The sweep loop: one Optuna study per arm; each process claims trials and writes one record
+per finished trial.
 
-Resume: finished trials are read back from trials.jsonl (the source of truth), so a re-run
-recomputes nothing and writes no duplicate; a trial killed mid-way left no record and is
-run again (its stale RUNNING Optuna trial, or a grid point it had enqueued, is closed as FAIL first).
+`wsbench sweep` and any number of `wsbench worker` processes run the same loop on one study:
+grid points are enqueued once and claimed once (`claims`), TPE/NSGA-II share the arm's trial
+budget, a dead process's trial is retried after its heartbeat goes stale (or at once when it
+died on this host), and a process with nothing left to claim waits for the trials others
+still run (they may come back as retries). Resume is the same loop: a re-run finds its killed
+trial's process gone and retries it; a trial whose record was already written (in any results
+file of the run folder) is told from the record, never recomputed.
 
 Confirmations (`confirm`): a picked setting re-evaluated on fresh seeds after the search, written
 as a record with `confirm: true` and `confirm_of` (the picked trial), never told to Optuna and
@@ -13,21 +18,27 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
+import socket
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 import optuna
 import torch
 from omegaconf import DictConfig
+from optuna.storages._heartbeat import get_heartbeat_thread
 
 from lightning_modules.core.registry import METHODS
 from lightning_modules.metrics._common import split_boot
+from sweeps import claims, host_load
 from sweeps.arms import Arm
 from sweeps.config import with_params
+from sweeps.errors import StorageLost
 from sweeps.progress import Progress
 from sweeps.results import TrialStore
-from sweeps.storage import make_sampler
+from sweeps.storage import make_sampler, masked
 from sweeps.trial import Evaluator, knob_values, method_knobs, trial_hash
 from sweeps.versions import conditions, versions
 
@@ -36,6 +47,9 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 # Confirmations run at seed + this offset: a prime far above any sweep's seed, so their
 # per-sample noise and drafts share nothing with the search's.
 CONFIRM_SEED_OFFSET = 1_000_003
+
+POLL_S = 2.0  # how often a process with nothing to claim looks again while others run trials
+STORAGE_RETRIES = 4  # a lost database connection: retried after 2, 4, 8, 16 s, then the worker stops
 
 COST_OF = {
     "nfe": lambda rec: rec["cost"]["nfe"],
@@ -63,7 +77,7 @@ class SweepRunner:
         self.cfg, self.arms, self.run_dir = cfg, arms, run_dir
         self.storage, self.evaluator, self.logger = storage, evaluator, logger
         self.worker, self.log = worker, log
-        self.store = TrialStore(run_dir)
+        self.store = TrialStore(run_dir, worker=worker)
         self.metric = cfg.eval.primary_metric
         self.cost_axis = cfg.sweep.cost_axis
 
@@ -76,34 +90,70 @@ class SweepRunner:
 
     def run_arm(self, arm: Arm) -> None:
         s = self.cfg.sweep
-        study = optuna.create_study(
-            study_name=self.study_name(arm), storage=self.storage, load_if_exists=True,
-            directions=["minimize", "minimize"], sampler=make_sampler(s.sampler, s.seed),
-        )
-        if not self.worker:
-            # A single-process sweep owns its study: RUNNING trials are leftovers of a kill.
-            for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-                study.tell(t.number, state=optuna.trial.TrialState.FAIL)
-            # A kill between enqueue_trial and ask leaves a WAITING point; ask() would pop it
-            # before the one enqueued next, and that next grid point would never run.
-            for _ in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
-                study.tell(study.ask().number, state=optuna.trial.TrialState.FAIL)
+        sampler = make_sampler(s.sampler, claims.worker_seed(int(s.seed), owner=not self.worker))
+        study, created = claims.open_study(self.storage, self.study_name(arm), ["minimize", "minimize"], sampler)
+        if created:  # names and attributes optuna-dashboard shows
+            with warnings.catch_warnings():  # "experimental" since Optuna 3.2
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                study.set_metric_names([self.metric, self.cost_axis])
+            for key, value in {"arm": arm.name, "track": str(arm.cfg.track), "method": str(arm.cfg.method.name),
+                               "primary_metric": self.metric, "cost_axis": self.cost_axis,
+                               "sampler": s.sampler}.items():
+                study.set_user_attr(key, value)
         done = [r for r in self.store.records() if r.get("arm") == arm.name and not r.get("confirm")]
         progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_OF[self.cost_axis], self.log)
         if s.sampler == "grid":
             seen = {_point_key(r.get("params", {}), arm.space) for r in done}
             todo = [p for p in arm.grid() if _point_key(p, arm.space) not in seen]
-            progress.start(total=len(arm.grid()), todo=len(todo))
-            for point in todo:
-                study.enqueue_trial(point, skip_if_exists=False)
-                self._one(study, arm, progress)
+            claims.enqueue_grid(study, todo, created, log=self.log)
+            total = len(arm.grid())
+            progress.start(total=total, todo=len(todo))
         else:
-            n_total = s.n_trials or 20
-            todo = max(0, n_total - len(done))
-            progress.start(total=n_total, todo=todo)
-            for _ in range(todo):
-                self._one(study, arm, progress)
+            total = s.n_trials or 20
+            progress.start(total=total, todo=max(0, total - claims.budget_used(study)))
+        state = {"waited": False, "total": total}
+        failures = 0
+        while True:
+            try:
+                if not self._step(study, arm, progress, state):
+                    break
+                failures = 0
+            except Exception as err:
+                if not _storage_lost(err):
+                    raise
+                failures += 1
+                reason = str(err).splitlines()[0][:200] if str(err) else err.__class__.__name__
+                if failures > STORAGE_RETRIES:
+                    where = masked(str(s.storage)) if s.storage else "the journal file"
+                    raise StorageLost(f"lost the study storage {where} ({reason}); every finished trial is in "
+                                      f"{self.store.path}; re-run the same command to resume") from None
+                self.log(f"[{arm.name}] storage error ({reason}); retry {failures}/{STORAGE_RETRIES} in "
+                         f"{2 ** failures} s")
+                time.sleep(2 ** failures)
         progress.finish()
+
+    def _step(self, study: optuna.Study, arm: Arm, progress: Progress, state: dict) -> bool:
+        """Run one trial, or wait for other processes' trials; False when the arm is done."""
+        s = self.cfg.sweep
+        for number in claims.recover(study):
+            self.log(f"[{arm.name}] trial {number} of a dead worker failed; a retry is enqueued "
+                     f"(at most {s.max_retry} per trial)")
+        trial = claims.claim_waiting(study)
+        if trial is None and s.sampler != "grid" and claims.budget_used(study) < state["total"]:
+            trial = claims.ask_new(study, state["total"])
+            if trial is None:
+                return True  # another worker took the last of the budget: look again
+        if trial is not None:
+            self._one(study, arm, progress, trial)
+            return True
+        others = claims.running_elsewhere(study)
+        if not others:
+            return False
+        if not state["waited"]:  # their trials may still fail and come back as retries
+            self.log(f"[{arm.name}] waiting for {others} trial(s) running in other processes")
+            state["waited"] = True
+        time.sleep(POLL_S)
+        return True
 
     def _record(self, arm: Arm, number: int) -> dict:
         spec = METHODS.get(arm.cfg.method.name)
@@ -111,12 +161,14 @@ class SweepRunner:
                 "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
                 "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
-                "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions()}
+                "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions(),
+                "worker": {"host": socket.gethostname(), "pid": os.getpid(), "role": "worker" if self.worker else "sweep"}}
 
     def _evaluate_into(self, record: dict, cfg: DictConfig):  # noqa: ANN202
         """Evaluate cfg and fill the record; the replicates go to `quality_boot`."""
         torch.set_num_threads(int(cfg.threads))
-        ev = self.evaluator.evaluate(cfg)
+        with host_load.busy("trial"):
+            ev = self.evaluator.evaluate(cfg)
         ev.quality, boot = split_boot(ev.quality)
         record.update(state="COMPLETE", quality=ev.quality, quality_boot=boot, reference_floor=ev.floor,
                       cost={**ev.cost, **conditions(cfg)}, train=ev.train, **ev.fields)
@@ -149,10 +201,12 @@ class SweepRunner:
         self.store.append(record)
         return record
 
-    def _one(self, study: optuna.Study, arm: Arm, progress: Progress) -> None:
-        trial = study.ask()
+    def _one(self, study: optuna.Study, arm: Arm, progress: Progress, trial: optuna.Trial) -> None:
         t_start = time.perf_counter()
         record = self._record(arm, trial.number)
+        retried = study._storage.get_trial_system_attrs(trial._trial_id).get("retry_history")
+        if retried:
+            record["retry_of"] = list(retried)  # the trials of dead workers this one replaces
         ev = None
         try:
             # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
@@ -161,18 +215,21 @@ class SweepRunner:
             record["params"] = knob_values(cfg, list(params))
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))
             previous = self.store.find(arm.name, chash)
-            if previous is not None:  # same point already finished (e.g. TPE proposed it again)
-                self._tell(study, trial.number, previous)
+            if previous is not None:  # already finished (TPE proposed it again, or a retry of a trial
+                self._tell(study, trial.number, previous)  # whose worker died after writing its record)
                 progress.skipped(previous)
                 return
-            ev = self._evaluate_into(record, cfg)
-            _check_finite(record)
-            record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
-                self.run_dir, arm.name, trial.number, ev, cfg)
+            with get_heartbeat_thread(trial._trial_id, study._storage):
+                ev = self._evaluate_into(record, cfg)
+                _check_finite(record)
+                record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
+                    self.run_dir, arm.name, trial.number, ev, cfg)
         except KeyboardInterrupt:
-            study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+            claims.give_back(study, trial)  # not the trial's failure: a re-run or another worker retries it
             raise
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
+            if _storage_lost(err):
+                raise
             record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
                           traceback=traceback.format_exc(limit=4)[-2000:])
             for key in ("quality", "quality_boot", "reference_floor", "cost", "samples_path", "drafts_path",
@@ -180,16 +237,24 @@ class SweepRunner:
                 record.pop(key, None)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
-        self.store.append(record)
+        self.store.append(record)  # first the record: a lost storage or a kill after it loses nothing
         self._tell(study, trial.number, record)
         progress.add(record)
         self.logger.trial(record, ev, arm.cfg)
 
     def _tell(self, study: optuna.Study, number: int, record: dict) -> None:
-        if record["state"] == "COMPLETE":
-            study.tell(number, [record["quality"][self.metric], COST_OF[self.cost_axis](record)])
-        else:
-            study.tell(number, state=optuna.trial.TrialState.FAIL)
+        try:
+            if record["state"] == "COMPLETE":
+                study.tell(number, [record["quality"][self.metric], COST_OF[self.cost_axis](record)])
+            else:
+                study.tell(number, state=optuna.trial.TrialState.FAIL)
+        except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as err:
+            if "finished" not in str(err).lower() and "cannot tell" not in str(err).lower():
+                raise
+            # Failed under us (heartbeat missed for longer than the grace period): its retry
+            # finds this record and reuses it instead of computing it again.
+            self.log(f"trial {number} was failed by another process while it ran (late heartbeat); "
+                     "its record is kept and its retry will reuse it")
 
 
 def _point_key(params: dict, space: dict) -> tuple:
@@ -198,6 +263,18 @@ def _point_key(params: dict, space: dict) -> tuple:
 
 def _norm(v: object) -> object:
     return round(v, 12) if isinstance(v, float) else v
+
+
+def _storage_lost(err: BaseException | None) -> bool:
+    """A database error (connection lost), here or as the cause of Optuna's StorageInternalError:
+    not the trial's failure, the worker's."""
+    seen = 0
+    while err is not None and seen < 10:
+        if isinstance(err, optuna.exceptions.StorageInternalError) or any(
+                cls.__module__.startswith(("sqlalchemy", "psycopg")) for cls in type(err).__mro__):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _check_finite(record: dict) -> None:

@@ -87,6 +87,10 @@ class SweepConf:
     space: dict[str, Any] = field(default_factory=dict)  # free: swept key -> values / range
     arms: dict[str, Any] | None = None  # free: arm name -> {set: [...], space: {...}}
     confirm: bool = MISSING  # re-run each arm's best setting on fresh seeds after the search
+    heartbeat_s: int = 10  # a running trial's heartbeat period (journal file and database)
+    grace_s: int = 60  # a trial whose heartbeat is older is a dead worker's: failed and retried
+    max_retry: int = 2  # retries of a dead worker's trial before it stays failed
+    time_alone: bool = False  # take a host-wide lock for the timed runs (no other trial computes)
 
 
 @dataclass

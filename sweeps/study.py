@@ -14,7 +14,7 @@ from sweeps.models import ModelStore, track_of
 from sweeps.prefetch import planned, train_missing
 from sweeps.results import TrialStore
 from sweeps.runner import SweepRunner
-from sweeps.storage import make_storage
+from sweeps.storage import make_storage, secretless
 from sweeps.trial import Evaluator
 from sweeps.versions import conditions
 from sweeps.wandb_log import make_logger
@@ -80,13 +80,15 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     """Validate everything, then run every arm; returns the report summary (None for workers)."""
     cfg, arms, models = _prepare(overrides, log)
     run_dir = run_dir_of(cfg)
-    storage = make_storage(cfg.sweep.storage, run_dir, owner=not worker, log=log)  # opened before compute: a bad URL stops here
+    s = cfg.sweep  # the storage opens before compute: a bad URL or server stops here
+    storage = make_storage(s.storage, run_dir, heartbeat_s=int(s.heartbeat_s), grace_s=int(s.grace_s),
+                           max_retry=int(s.max_retry), log=log)
     store = TrialStore(run_dir)
     store.check_compatible()
     if not worker:  # workers of one study may run on other hosts: their identity keeps them apart
         store.check_conditions(conditions(cfg))
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(cfg))
+    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(secretless(cfg)))
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     copy_curves(models, _train(cfg, arms, models, log), arms, run_dir)

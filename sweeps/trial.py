@@ -14,6 +14,7 @@ from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.method import SampleBatch
 from lightning_modules.core.registry import DRAFTERS, METHODS, build_method
 from lightning_modules.tracks.base import Reference
+from sweeps import host_load
 from sweeps.config import config_hash, to_dict
 from sweeps.models import ModelStore, track_of
 from sweeps.versions import conditions
@@ -96,7 +97,9 @@ class Evaluator:
             key = self.models.key(need, cfg)
             train[need] = {"key": key, **self.models.train_info.get(key, {})}
         method = build_method(spec.name, models, knob_settings(cfg))
-        batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats, device=resolve_device(cfg.device))
+        batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats,
+                        device=resolve_device(cfg.device),
+                        timing_guard=lambda: host_load.timing(bool(cfg.sweep.get("time_alone", False))))
         # The evaluator nets run on the device (the metrics move their inputs there); the
         # statistics, saved samples and W&B tables take host tensors.
         batch.samples = batch.samples.cpu()

@@ -6,7 +6,8 @@ import tempfile
 import pytest
 
 _TMP = tempfile.mkdtemp(prefix="wsbench-tests-")
-for var, sub in (("WANDB_DIR", "wandb"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME", "torch"), ("WSBENCH_CACHE", "cache")):
+for var, sub in (("WANDB_DIR", "wandb"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME", "torch"), ("WSBENCH_CACHE", "cache"),
+                 ("WSBENCH_HOST_DIR", "host")):
     os.environ.setdefault(var, os.path.join(_TMP, sub))
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
@@ -74,3 +75,34 @@ def fake_wandb(monkeypatch, tmp_path):
     monkeypatch.setattr(wandb, "init", lambda **kw: runs.append(FakeRun(**kw)) or runs[-1])
     monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
     return runs
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory):
+    """The URL of a PostgreSQL server: `WSBENCH_TEST_PG_URL` (what `.ci/run` starts), else a
+    throw-away cluster started here; skipped only where no server binaries exist."""
+    import pg_server as pg
+
+    url = os.environ.get("WSBENCH_TEST_PG_URL")
+    if url:
+        yield url
+        return
+    if not pg.available():
+        pytest.skip("no PostgreSQL server binaries (initdb, pg_ctl) on this machine")
+    folder = tempfile.mkdtemp(prefix="wsbench-pg-", dir="/tmp")  # the postgres user must enter it
+    try:
+        yield pg.start(folder)
+    finally:
+        pg.stop(folder)
+
+
+@pytest.fixture()
+def pg_url(pg_server):
+    """A fresh, empty database on the test server (one per test)."""
+    import uuid
+
+    psycopg = pytest.importorskip("psycopg")
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(pg_server, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name}")
+    yield pg_server.rsplit("/", 1)[0] + "/" + name

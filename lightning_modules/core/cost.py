@@ -12,6 +12,7 @@ after resetting it (`/proc/self/clear_refs`); elsewhere the process's high-water
 
 from __future__ import annotations
 
+import contextlib
 import resource
 import statistics
 import sys
@@ -79,26 +80,29 @@ class PeakMemory:
 
 @torch.inference_mode()
 def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int = 64,
-            device: torch.device | str = "cpu") -> SampleBatch:
-    """Generate n samples and measure their cost; returns the batch with `cost` filled."""
+            device: torch.device | str = "cpu", timing_guard=None) -> SampleBatch:  # noqa: ANN001
+    """Generate n samples and measure their cost; returns the batch with `cost` filled.
+    `timing_guard()`: a context manager around the timed runs (the caller's view of what else
+    runs on the host); the dict it yields, filled on exit, becomes `cost.load`."""
     device = torch.device(device)
     memory = PeakMemory(device)
     memory.reset()
     with Ledger(method.networks()) as ledger:
         batch = method.generate(n, seed)  # warm-up: watched, untimed; its samples are evaluated
     drafter_s, refiner_s, total_s = [], [], []
-    for _ in range(max(1, repeats)):
-        sync(device)
-        t0 = time.perf_counter()
-        drafts = method.draft(n, seed)
-        sync(device)
-        t1 = time.perf_counter()
-        method.refine(drafts, n, seed)
-        sync(device)
-        t2 = time.perf_counter()
-        drafter_s.append(t1 - t0)
-        refiner_s.append(t2 - t1)
-        total_s.append(t2 - t0)
+    with (timing_guard() if timing_guard else contextlib.nullcontext({})) as load:
+        for _ in range(max(1, repeats)):
+            sync(device)
+            t0 = time.perf_counter()
+            drafts = method.draft(n, seed)
+            sync(device)
+            t1 = time.perf_counter()
+            method.refine(drafts, n, seed)
+            sync(device)
+            t2 = time.perf_counter()
+            drafter_s.append(t1 - t0)
+            refiner_s.append(t2 - t1)
+            total_s.append(t2 - t0)
     peak = memory.read()
     # Untimed from here: FLOPs of what the ledger saw, and of the drafter.
     networks = ledger.breakdown(n)
@@ -119,6 +123,7 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "drafter_flops": drafter_flops,
         "drafter_nfe_equiv": drafter_flops / unit if unit > 0 else 0.0,
         "flops_counted": FLOPS_COUNTED,
+        "load": dict(load),
         "wallclock_s": total,
         "drafter_s": statistics.median(drafter_s),
         "refiner_s": statistics.median(refiner_s),

@@ -1,0 +1,52 @@
+"""What else computes on the host while a trial is timed: counted in every record, and
+excluded altogether with sweep.time_alone (a host-wide lock)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+from sweeps import host_load
+
+HOLD = """
+import sys, time
+from sweeps import host_load
+with host_load.busy("trial"):
+    print("busy", flush=True)
+    time.sleep(float(sys.argv[1]))
+"""
+
+
+def _other_process_busy(seconds: float) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(seconds)], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "busy"
+    return proc
+
+
+def test_a_trial_counts_the_other_computing_processes():
+    with host_load.busy("trial"), host_load.timing(alone=False) as load:
+        pass
+    assert load == {"concurrent": 0, "timed_alone": False}
+    other = _other_process_busy(1.0)
+    with host_load.busy("trial"), host_load.timing(alone=False) as load:
+        pass
+    other.wait()
+    assert load == {"concurrent": 1, "timed_alone": False}
+
+
+def test_timing_alone_waits_until_no_other_process_computes():
+    other = _other_process_busy(1.5)
+    start = time.monotonic()
+    with host_load.busy("trial"), host_load.timing(alone=True) as load:
+        waited = time.monotonic() - start
+    other.wait()
+    assert waited >= 1.0 and load == {"concurrent": 0, "timed_alone": True}
+
+
+def test_a_dead_processs_mark_is_not_counted():
+    mark = host_load.folder() / "busy" / "999999-deadbeef-trial"  # no such pid
+    mark.write_text("999999")
+    with host_load.busy("trial"), host_load.timing(alone=False) as load:
+        pass
+    assert load["concurrent"] == 0 and not mark.exists()
