@@ -184,4 +184,11 @@ def speedup_note(summary: dict[str, Any]) -> str:
     parts[0] += "."
     parts.append(confirm_note(summary))
     parts.append((summary.get("uncertainty") or {}).get("text") or "")
+    load = summary.get("timing_load") or {}
+    if load.get("n_under_load"):
+        parts.append(
+            f"Timed under load: {load['n_under_load']} trial(s) ({', '.join(load['arms'])}) were timed while up "
+            f"to {load['max_others']} other wsbench process(es) computed on their host, so their wall-clock "
+            "speed-ups are not comparable with timings taken alone (sweep.time_alone=true times each trial alone)."
+        )
     return " ".join(p for p in parts if p)

@@ -199,6 +199,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "drafter_alone": drafter_alone(record),
         "confirm": bool(record.get("confirm")),
         "confirm_of": record.get("confirm_of"),
+        "others_computing": _number(((record.get("cost") or {}).get("load") or {}).get("concurrent")),
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))

@@ -146,6 +146,15 @@ def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]
     return {"unresolved": unresolved, "n_missing_interval": missing, "text": text}
 
 
+def timing_load(done: pd.DataFrame) -> dict[str, Any]:
+    """Trials whose timed runs overlapped other wsbench processes computing on their host
+    (workers sharing the cores): their wall-clock is not comparable with trials timed alone."""
+    others = pd.to_numeric(done.get("others_computing", pd.Series(dtype=float)), errors="coerce")
+    loaded = done.loc[others > 0]
+    return {"n_under_load": int(len(loaded)), "arms": sorted(loaded["arm"].unique().tolist()),
+            "max_others": int(others.max()) if others.notna().any() else 0}
+
+
 def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, Any]:
     """The summary.json content (before strict-JSON cleaning) for one metric and cost axis."""
     done = complete_trials(trials)
@@ -191,6 +200,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         "uncertainty": uncertainty(by_axis, n_samples),
         "speedup_vs_t0": speedup_vs_t0(trials, metric, cost_axis, primary) if primary else {},
         "best_quality": _best_quality(trials, metric, diversity),
+        "timing_load": timing_load(done),
         "n_trials": {arm: int((trials["arm"] == arm).sum()) for arm in arms},
         "n_complete": {arm: int((done["arm"] == arm).sum()) for arm in arms},
         "n_failed": {

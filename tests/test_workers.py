@@ -80,6 +80,20 @@ def test_two_workers_started_together_run_every_grid_point_once(trained, storage
     sweep = subprocess.run(_cli("sweep", SLOW, storage), cwd=trained, capture_output=True, text=True, timeout=300)
     assert sweep.returncode == 0, sweep.stderr
     assert len(_search_records(run_dir)) == 8 and (run_dir / "report" / "summary.json").exists()
+    # Trials timed while the other worker computed are counted and named under the table.
+    load = json.loads((run_dir / "report" / "summary.json").read_text())["timing_load"]
+    assert load["n_under_load"] == sum(r["cost"]["load"]["concurrent"] > 0 for r in recs)
+    assert ("Timed under load" in sweep.stdout) == (load["n_under_load"] > 0)
+
+
+def test_workers_told_to_time_alone_never_time_under_load(trained):
+    procs = [subprocess.Popen(_cli("worker", [*SLOW, "sweep.time_alone=true"], None), cwd=trained,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for _ in range(2)]
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    recs = _grid_done_once(trained / "runs" / "smoke", None)
+    assert len({r["worker"]["pid"] for r in recs}) == 2
+    assert all(r["cost"]["load"] == {"concurrent": 0, "timed_alone": True} for r in recs)
 
 
 def test_tpe_runs_the_studys_budget_in_all_across_workers(trained, pg_url):
