@@ -109,6 +109,29 @@ def _no_logger() -> dict:
 
 
 @dataclass
+class TextModelConf:
+    """One text baseline of the substrate (substrate.mdlm, substrate.ar)."""
+
+    width: int = 96
+    depth: int = 4
+    heads: int = 4
+    steps: int = 20_000
+    batch_size: int = 64
+    lr: float = 1.0e-3
+    ema_decay: float = 0.999  # MDLM only: sampling uses the EMA weights
+    seed: int = 0
+    early_stop: int = 0  # validation checks without improvement before stopping (0: the whole budget)
+
+
+@dataclass
+class SubstrateConf:
+    """The text baselines every text study compares against, trained once and cached."""
+
+    mdlm: TextModelConf = field(default_factory=TextModelConf)
+    ar: TextModelConf = field(default_factory=TextModelConf)
+
+
+@dataclass
 class WsbenchConf:
     seed: int = MISSING
     device: str = _choice("cpu", "cuda", "auto")
@@ -124,6 +147,7 @@ class WsbenchConf:
     refiner: Any = MISSING
     method: Any = MISSING
     sweep: SweepConf = field(default_factory=SweepConf)
+    substrate: SubstrateConf = field(default_factory=SubstrateConf)
     # `~logger` removes the logger group; what is left is this default: no logger.
     logger: Any = field(default_factory=_no_logger)
     experiment: str | None = None  # filled by compose: the experiment=NAME chosen, if any

@@ -42,6 +42,11 @@ def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
     parts = to_dict(cfg, "data", "drafter", "refiner", "method", "eval", "seed")
     parts["track"] = str(cfg.track)
     parts["conditions"] = conditions(cfg)
+    # A text baseline's settings live in `substrate`: part of the identity of the trials using
+    # it only, so every other trial keeps its hash.
+    used = [n for n in METHODS.get(cfg.method.name).needs if n in (cfg.get("substrate") or {})]
+    if used:
+        parts["substrate"] = {n: to_dict(cfg.substrate, n)[n] for n in used}
     if identity:
         parts["identity"] = identity
     return config_hash(parts)

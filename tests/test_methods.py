@@ -74,7 +74,8 @@ def test_build_method_by_name(models, name: str, cls: type) -> None:  # noqa: AN
         assert method.steps == 3 and method.solver == "heun"
         assert method.t0 == (0.0 if name == "noise_start" else 0.5)
         assert method.net is (models["refiner"] if name == "warm_start" else models["noise_model"])
-    assert set(METHODS.names()) == {"noise_start", "warm_start", "sdedit", "drafter_only", "masked_dfm", "ws_dfm"}
+    assert set(METHODS.names()) == {"noise_start", "warm_start", "sdedit", "drafter_only", "masked_dfm", "ws_dfm",
+                                    "mdlm", "autoregressive"}
 
 
 @pytest.mark.parametrize("name", ["noise_start", "warm_start", "sdedit"])
@@ -192,7 +193,8 @@ def test_t0_conditioned_refiner_receives_t0(models, t0: float) -> None:  # noqa:
 
 @pytest.mark.parametrize("name", ["ws", "noise-start", "", "WarmStart"])
 def test_unknown_method_lists_names(models, name: str) -> None:  # noqa: ANN001
-    with pytest.raises(ValueError, match="one of drafter_only, masked_dfm, noise_start, sdedit, warm_start, ws_dfm"):
+    with pytest.raises(ValueError, match="one of autoregressive, drafter_only, masked_dfm, mdlm, noise_start, sdedit, "
+                                         "warm_start, ws_dfm"):
         build_method(name, models, {"steps": 2})
 
 

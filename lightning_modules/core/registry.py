@@ -331,6 +331,8 @@ _BUILTINS = (
     "lightning_modules.drafters.registered",
     "lightning_modules.continuous.family",
     "lightning_modules.discrete.family",
+    "lightning_modules.discrete.mdlm_registered",
+    "lightning_modules.autoregressive.registered",
     "lightning_modules.tracks",
 )
 _loaded_plugins: dict[str, str] = {}

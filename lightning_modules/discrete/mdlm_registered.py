@@ -1,0 +1,75 @@
+"""The masked-diffusion baseline of the text substrate: the `mdlm` model (substrate.mdlm) and
+the `mdlm` method, MDLM's cached ancestral sampler from all [MASK]."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from lightning_modules.core import seeding
+from lightning_modules.core.method import Method
+from lightning_modules.core.registry import register_method, register_model
+from lightning_modules.core.roles import section
+from lightning_modules.core.training import fit
+from lightning_modules.core.validation import held_out
+from lightning_modules.data.toy import RandomBatches
+from lightning_modules.discrete.masked_cache import masked_sample
+from lightning_modules.discrete.mdlm import MDLMModule, elbo_bits_per_char
+from lightning_modules.discrete.methods import STEPS
+
+
+def _spec(cfg: DictConfig) -> dict:
+    return {"data": section(cfg, "data"), "mdlm": section(cfg, "substrate")["mdlm"]}
+
+
+def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
+    from lightning_modules.nets.transformer import TransformerDenoiser
+
+    m = cfg.substrate.mdlm
+    return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=m.width, depth=m.depth, heads=m.heads,
+                               time_input=False)
+
+
+def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
+    m = cfg.substrate.mdlm
+    module = MDLMModule(model, mask_id=dm.mask_id, lr=m.lr, ema_decay=m.ema_decay, max_steps=m.steps)
+    info = fit(module, RandomBatches(dm.train, batch_size=m.batch_size, seed=m.seed), max_steps=m.steps, seed=m.seed,
+               val_batches=held_out(dm.val, batch_size=m.batch_size), early_stop=int(m.early_stop))
+    model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
+    model.eval()
+    info["val_bits_per_char"] = elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id)  # an ELBO: an upper bound
+    info["n_params"] = sum(p.numel() for p in model.parameters())
+    return info
+
+
+register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
+               effort=lambda cfg: float(cfg.substrate.mdlm.steps))
+
+
+@register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",),
+                 knobs=(replace(STEPS, default=64, help="ancestral steps from all [MASK]; a step in which a "
+                                "sample's tokens did not change costs it no call"),))
+class MDLMMethod(Method):
+    """MDLM from all [MASK]: each masked position is unmasked once and kept (carry-over); the
+    denoiser sees no time, so a sample whose tokens did not change reuses its logits."""
+
+    name = "mdlm"
+    needs = ("mdlm",)
+
+    def __init__(self, mdlm: nn.Module, *, steps: int, chunk: int = 1024) -> None:
+        self.net, self.steps, self.chunk = mdlm, int(steps), chunk
+
+    def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
+        length, device = self.net.seq_len, self.device
+        jump_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/jump", device=device)
+        token_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/token", device=device)
+        tokens, calls = [], []
+        for ju, tu in zip(jump_u.split(self.chunk), token_u.split(self.chunk), strict=True):
+            out, c = masked_sample(self.net, len(ju), length, mask_id=self.net.mask_id, steps=self.steps,
+                                   jump_u=ju, token_u=tu, device=device)
+            tokens.append(out)
+            calls.append(c)
+        return torch.cat(tokens), float(torch.cat(calls).double().mean())

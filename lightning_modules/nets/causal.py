@@ -1,0 +1,81 @@
+"""A causal transformer language model over characters, with a KV cache for sampling.
+
+A window starts from BOS (token id `vocab_size`, never a prediction): position i sees BOS and
+the tokens before i and predicts token i. `forward` scores whole windows (training, exact
+bits per character); `step` decodes one token per call from cached keys and values, so a
+sample of L tokens costs L calls whose attention grows with the prefix (the ledger measures
+each call's FLOPs at its own shapes).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+class Block(nn.Module):
+    def __init__(self, width: int, heads: int) -> None:
+        super().__init__()
+        self.heads = heads
+        self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
+        self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
+        self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
+
+    def _split(self, x: torch.Tensor) -> torch.Tensor:
+        n, length, width = x.shape
+        return x.view(n, length, self.heads, width // self.heads).transpose(1, 2)  # [n, H, len, d]
+
+    def forward(self, h: torch.Tensor, cache: dict | None = None, at: int = 0) -> torch.Tensor:
+        """h [n, len, width]. Without a cache: causal attention over the window. With one
+        (keys/values [n, H, L, d] preallocated): h is position `at`, written to the cache, and
+        attends to positions <= at."""
+        q, k, v = (self._split(t) for t in self.qkv(self.norm1(h)).chunk(3, dim=-1))
+        if cache is None:
+            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+        else:
+            cache["k"][:, :, at : at + 1], cache["v"][:, :, at : at + 1] = k, v
+            a = F.scaled_dot_product_attention(q, cache["k"][:, :, : at + 1], cache["v"][:, :, : at + 1])
+        h = h + self.proj(a.transpose(1, 2).reshape(h.shape))
+        return h + self.mlp(self.norm2(h))
+
+
+class CausalLM(nn.Module):
+    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4) -> None:
+        super().__init__()
+        if width % heads:
+            raise ValueError(f"width={width} must be a multiple of heads={heads}")
+        self.vocab_size, self.seq_len, self.width, self.heads = vocab_size, seq_len, width, heads
+        self.bos = vocab_size
+        self.sample_shape = (seq_len,)
+        self.embed = nn.Embedding(vocab_size + 1, width)
+        nn.init.normal_(self.embed.weight, std=0.02)
+        self.position = nn.Parameter(torch.randn(seq_len, width) * 0.02)
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab_size)
+
+    def forward(self, tokens: torch.Tensor, cache: list[dict] | None = None, at: int = 0) -> torch.Tensor:
+        """Without a cache: next-token logits [n, L, V] for windows `tokens` [n, L]. With one
+        (`new_cache`): one decoding step, the logits [n, V] of position `at` given `tokens` [n],
+        the token at `at - 1` (BOS for at = 0); the earlier positions come from the cache. (One
+        entry point, so the cost ledger, which watches `forward`, sees every step.)"""
+        if cache is not None:
+            h = self.embed(tokens.long()).unsqueeze(1) + self.position[at]
+            for block, layer_cache in zip(self.blocks, cache, strict=True):
+                h = block(h, layer_cache, at)
+            return self.head(self.norm(h))[:, 0]
+        inputs = torch.cat([torch.full_like(tokens[:, :1], self.bos), tokens[:, :-1]], dim=1).long()
+        h = self.embed(inputs) + self.position[: inputs.shape[1]]
+        for block in self.blocks:
+            h = block(h)
+        return self.head(self.norm(h))
+
+    def new_cache(self, n: int, *, device: torch.device, dtype: torch.dtype) -> list[dict]:
+        shape = (n, self.heads, self.seq_len, self.width // self.heads)
+        return [{"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
+                for _ in self.blocks]
+
+    def step(self, previous: torch.Tensor, at: int, cache: list[dict]) -> torch.Tensor:
+        """`forward` with a cache: the logits [n, V] of position `at`."""
+        return self(previous, cache, at)
