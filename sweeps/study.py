@@ -92,6 +92,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     copy_curves(models, _train(cfg, arms, models, log), arms, run_dir)
+    track_of(arms[0].cfg).check_evaluator([a.cfg for a in arms], models)  # before any trial
     evaluator = Evaluator(models)
     first = arms[0].cfg
     track_of(first).save_reference(run_dir, first, models, evaluator.reference(first), int(cfg.eval.save_samples))

@@ -199,3 +199,15 @@ def test_a_text_sweep_runs_the_substrate_baselines_with_their_costs(workdir):
         assert net["shapes"] == 32  # each prefix length is its own call signature
         assert r["train"]["ar"]["val_bits_per_char"] > 0
     assert mdlm[4]["train"]["mdlm"]["val_bits_per_char"] > 0
+
+
+def test_a_study_whose_evaluator_is_weaker_than_a_compared_model_stops_with_one_line(workdir, capsys):
+    from sweeps.cli import main
+
+    arms = "sweep.arms={ar: {set: [method=autoregressive], space: {}}}"
+    code = main(["sweep", "experiment=smoke_text", arms, "substrate.ar.width=64", "substrate.ar.depth=2",
+                 "substrate.ar.steps=120"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert "eval.text_lm" in err[0] and "stronger than every model it judges: ar" in err[0]
+    assert not (workdir / "runs" / "smoke_text" / "trials.jsonl").exists()  # no trial ran

@@ -93,6 +93,10 @@ class Track:
     def check_data(self, dm: Any, cfg: DictConfig) -> None:
         """Checks that need the loaded data (too few windows, ...)."""
 
+    def check_evaluator(self, cfgs: list[DictConfig], models: Any) -> None:
+        """Checks that need the trained models, before any trial (an evaluator weaker than a
+        model it judges); a one-line ConfigError."""
+
     # --- evaluation -------------------------------------------------------------------------
 
     def identity(self, cfg: DictConfig, models: Any) -> dict | None:

@@ -86,6 +86,28 @@ class TextTrack(Track):
         return TextDataModule(d.name, seq_len=d.seq_len, seed=d.seed, n_val_docs=d.n_val_docs,
                               n_test_docs=d.n_test_docs, root=d.root, field=d.field)
 
+    def check_evaluator(self, cfgs: list[DictConfig], models: Any) -> None:
+        """The evaluator must be stronger than every compared model that reports a held-out
+        fit: more parameters and a lower validation NLL per character (MDLM's is an ELBO, an
+        upper bound on its NLL). Drafters are not checked."""
+        from lightning_modules.core.registry import METHODS
+
+        for cfg in cfgs:
+            ev = self.text_eval_info(cfg, models)
+            if cfg.eval.text_lm.hub or ev.get("val_ppl") is None:
+                continue
+            for need in METHODS.get(cfg.method.name).needs:
+                info = models.train_info.get(models.key(need, cfg), {}) if need in (cfg.get("substrate") or {}) else {}
+                bits, params = info.get("val_bits_per_char"), info.get("n_params")
+                if bits is None:
+                    continue
+                ppl = 2.0 ** bits
+                if ppl <= ev["val_ppl"] or (params and ev.get("n_params") and params >= ev["n_params"]):
+                    raise ConfigError("eval.text_lm", f"{ev['n_params']} parameters, val PPL {ev['val_ppl']:.3f}",
+                                      f"an evaluator stronger than every model it judges: {need} "
+                                      f"({models.key(need, cfg)}) has {params} parameters and val PPL {ppl:.3f}; "
+                                      "train a bigger or longer evaluator (eval.text_lm)")
+
     def identity(self, cfg: DictConfig, models: Any) -> dict:
         return {"text_lm": self.text_eval_info(cfg, models)["weights_hash"]}
 
