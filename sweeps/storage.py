@@ -10,6 +10,7 @@ none in Optuna, gets one here: the time of the last beat as a trial system attri
 from __future__ import annotations
 
 import random
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -34,7 +35,11 @@ class HeartbeatJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
         self.heartbeat_interval, self.grace_period, self.stale_callback = heartbeat_interval, grace_period, stale_callback
 
     def record_heartbeat(self, trial_id: int) -> None:
-        self.set_trial_system_attr(trial_id, BEAT, time.time())
+        try:
+            self.set_trial_system_attr(trial_id, BEAT, time.time())
+        except Exception as err:  # noqa: BLE001 - e.g. its lock broken after a long stall: beat again later
+            print(f"wsbench: heartbeat of trial {trial_id} not written ({err.__class__.__name__}); trying again",
+                  file=sys.stderr, flush=True)
 
     def _get_stale_trial_ids(self, study_id: int) -> list[int]:
         now = time.time()

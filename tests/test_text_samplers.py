@@ -211,3 +211,29 @@ def test_a_study_whose_evaluator_is_weaker_than_a_compared_model_stops_with_one_
     assert code == 2 and len(err) == 1
     assert "eval.text_lm" in err[0] and "stronger than every model it judges: ar" in err[0]
     assert not (workdir / "runs" / "smoke_text" / "trials.jsonl").exists()  # no trial ran
+
+
+def test_hamming_ot_is_the_exact_assignment_with_fewest_differing_positions():
+    import itertools
+
+    from lightning_modules.continuous.pairing import hamming_ot
+
+    g = torch.Generator().manual_seed(0)
+    drafts, data = torch.randint(0, 3, (6, 5), generator=g), torch.randint(0, 3, (6, 5), generator=g)
+    paired = hamming_ot(drafts, data)
+    cost = int((drafts != paired).sum())
+    best = min(int((drafts != data[list(p)]).sum()) for p in itertools.permutations(range(6)))
+    assert cost == best < int((drafts != data).sum())
+    assert sorted(map(tuple, paired.tolist())) == sorted(map(tuple, data.tolist()))  # a permutation
+
+
+def test_ws_dfm_trains_and_samples_with_the_hamming_ot_pairing(workdir):
+    import json
+
+    from sweeps import study as study_mod
+
+    arms = "sweep.arms={w: {set: [method=ws_dfm, refiner.pairing=hamming_ot]}}"
+    study_mod.run_study(["experiment=smoke_text", arms, "sweep.confirm=false"], report=False, log=lambda *_: None)
+    recs = [json.loads(x) for x in (workdir / "runs" / "smoke_text" / "trials.jsonl").read_text().splitlines()]
+    assert recs and all(r["state"] == "COMPLETE" for r in recs)
+    assert all(r["params"]["refiner.pairing"] == "hamming_ot" for r in recs)

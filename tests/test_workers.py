@@ -150,7 +150,14 @@ def test_a_sweep_started_while_a_worker_is_mid_trial_leaves_that_trial_alone(tra
     worker = subprocess.Popen(_cli("worker", patient, storage), cwd=trained, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True)
     arm, number = _wait_for_running(storage, run_dir, worker.pid)
-    worker.send_signal(signal.SIGSTOP)
+    lock = run_dir / "optuna.journal.lock"
+    for _ in range(1000):  # pause it outside a journal write (a stalled writer's lock is broken after 30 s)
+        worker.send_signal(signal.SIGSTOP)
+        time.sleep(0.05)
+        if not lock.is_symlink():
+            break
+        worker.send_signal(signal.SIGCONT)
+        time.sleep(0.01)
     try:
         cmd = [a for a in _cli("sweep", patient, storage) if a != "-q"]
         sweep = subprocess.Popen(cmd, cwd=trained, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

@@ -15,6 +15,14 @@ def minibatch_ot(source: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
     return data[torch.as_tensor(cols, device=data.device)]
 
 
+def hamming_ot(drafts: torch.Tensor, data: torch.Tensor) -> torch.Tensor:
+    """Reorder token windows `data` [n, L] so (drafts[i], data[i]) is an exact assignment
+    minimising the number of positions where they differ (minibatch OT for text)."""
+    cost = (drafts.unsqueeze(1) != data.unsqueeze(0)).sum(-1).cpu().numpy()
+    _, cols = linear_sum_assignment(cost)
+    return data[torch.as_tensor(cols, device=data.device)]
+
+
 def nearest(source: torch.Tensor, pool: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
     """For each source row, the nearest row of `pool` (e.g. the training set)."""
     idx = []

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_modules.continuous.pairing import hamming_ot
 from lightning_modules.core.refiner_module import RefinerModule
 from lightning_modules.discrete.mixture import mixture_state, source_state
 
@@ -50,14 +51,16 @@ class DiscreteFlowMatching(RefinerModule):
 
     def __init__(self, net: nn.Module, *, mask_id: int, mode: str = "noise", start: str = "noised",
                  t0: float = 0.8, t0_range: tuple[float, float] | None = None, lr: float = 1e-3,
-                 ema_decay: float = 0.999, max_steps: int = 3000) -> None:
+                 ema_decay: float = 0.999, max_steps: int = 3000, pairing: str = "teacher_forced") -> None:
         super().__init__(net, mode=mode, start=start, t0=t0, t0_range=t0_range, lr=lr, ema_decay=ema_decay,
                          max_steps=max_steps)
-        self.mask_id = mask_id
+        self.mask_id, self.pairing = mask_id, pairing
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         if self.mode == "noise":
             return dfm_loss(self.net, batch[0], mask_id=self.mask_id)
         draft, x1 = batch
+        if self.pairing == "hamming_ot":  # free-running drafts, matched to the batch's windows
+            x1 = hamming_ot(draft, x1)
         t0 = self.draw_t0(x1.shape[0], dtype=torch.float64, device=x1.device)
         return dfm_loss(self.net, x1, mask_id=self.mask_id, draft=draft, start=self.start, t0=t0)

@@ -4,7 +4,9 @@ model and WS-DFM refiners on a transformer denoiser.
 Refiner training pairs: `independent` pairs free-running drafts with random training
 windows (the draft then says nothing about its x1); `teacher_forced` drafts each training
 window x1 with the drafter fed x1's own preceding tokens, so (draft, x1) differ where the
-drafter errs: the text analogue of the `nearest` pairing of images.
+drafter errs: the text analogue of the `nearest` pairing of images; `hamming_ot` pairs
+free-running drafts with the training windows of their batch by an exact assignment on the
+number of differing positions (minibatch OT for text).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lightning_modules.core.training import fit
 from lightning_modules.data.toy import FixedBatches, RandomBatches
 from lightning_modules.discrete.dfm import DiscreteFlowMatching
 
-TEXT_PAIRINGS = ("independent", "teacher_forced")
+TEXT_PAIRINGS = ("independent", "teacher_forced", "hamming_ot")
 
 
 def dfm_spec(role: str, cfg: DictConfig) -> dict:
@@ -76,7 +78,7 @@ def dfm_train(role: str, model: nn.Module, cfg: DictConfig, dm, get) -> dict:  #
                 val = RandomBatches(pool, dm.val, batch_size=r.train.batch_size, seed=val_seed, aligned=False)
         module = DiscreteFlowMatching(model, mask_id=dm.mask_id, mode="warm", start=r.start, t0=r.t0,
                                       t0_range=tuple(r.t0_range), lr=r.train.lr, ema_decay=r.train.ema_decay,
-                                      max_steps=r.train.steps)
+                                      max_steps=r.train.steps, pairing=r.pairing)
     info = fit(module, batches, max_steps=r.train.steps, seed=r.train.seed, val_batches=FixedBatches(val),
                early_stop=int(r.train.get("early_stop") or 0))
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
