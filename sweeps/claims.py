@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import socket
 import time
@@ -156,9 +157,16 @@ def recover(study: optuna.Study) -> list[int]:
         fail_stale_trials(study)
     host = socket.gethostname()
     callback = storage.get_heartbeat_stale_trial_callback() if isinstance(storage, BaseHeartbeat) else None
+    grace = getattr(storage, "grace_period", None) or 60
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         pid = t.system_attrs.get(PID)
-        if t.system_attrs.get(HOST) != host or pid is None or pid == os.getpid() or alive(int(pid)):
+        if pid is None:
+            # Killed between its claim and its mark (no pid, no heartbeat yet): stale once it
+            # has been RUNNING for the grace period.
+            start = t.datetime_start  # aware (journal) or naive local time (database)
+            if start is None or (datetime.datetime.now(start.tzinfo) - start).total_seconds() <= grace:
+                continue
+        elif t.system_attrs.get(HOST) != host or pid == os.getpid() or alive(int(pid)):
             continue
         try:
             if storage.set_trial_state_values(t._trial_id, state=TrialState.FAIL) and callback is not None \

@@ -261,3 +261,21 @@ def test_a_lost_database_is_retried_then_stops_the_worker_with_one_line(trained,
     assert ":wsbench@" not in message and "***" in message
     recs = _search_records(run_dir)
     assert recs and all(r["state"] == "COMPLETE" for r in recs)  # what finished is kept
+
+
+def test_a_trial_claimed_by_a_process_killed_before_marking_it_is_retried_after_the_grace_period(tmp_path):
+    """A kill between the claim (RUNNING) and the mark (host, pid) leaves a trial no pid or
+    heartbeat speaks for: it is stale once RUNNING for the grace period, never waited on forever."""
+    from sweeps import claims
+    from sweeps.storage import make_storage
+
+    storage = make_storage(None, tmp_path, heartbeat_s=1, grace_s=1, max_retry=1)
+    study = optuna.create_study(study_name="s", storage=storage, directions=["minimize"] * 2)
+    study.enqueue_trial({"x": 1})
+    (waiting,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert storage.set_trial_state_values(waiting._trial_id, state=optuna.trial.TrialState.RUNNING)  # no mark
+    assert claims.recover(study) == [] and claims.running_elsewhere(study) == 1
+    time.sleep(1.2)
+    assert claims.recover(study) == [waiting.number]
+    (retry,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
+    assert retry.system_attrs["retry_history"] == [waiting.number]
