@@ -113,6 +113,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "primary_metric": record.get("primary_metric"),
         "features": record.get("features") if isinstance(record.get("features"), dict) else None,
         "text_eval": record.get("text_eval") if isinstance(record.get("text_eval"), dict) else None,
+        "models": record.get("train") if isinstance(record.get("train"), dict) else None,  # key + fit per role
         "drafter_alone": drafter_alone(record),
         "confirm": bool(record.get("confirm")),
         "confirm_of": record.get("confirm_of"),

@@ -117,6 +117,7 @@ def write_report(
     metric: str | None = None,
     cost_axis: str = "nfe",
     out: str | Path | None = None,
+    options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Analyse ``RUN_DIR/trials.jsonl`` and write to ``out`` (default ``RUN_DIR/report``):
     ``summary.json``; figures as PNG and PDF (``front_nfe``, ``front_wallclock``,
@@ -125,7 +126,8 @@ def write_report(
     none); tables ``front`` and ``speedup`` as .md and .tex. Returns the summary as written;
     ``summary["files"]`` lists every file written, relative to ``out``.
 
-    ``metric`` defaults to the records' primary metric and must be lower-is-better;
+    ``options`` are the track's report options (text: ``entropy_band``, nats either side of
+    held-out entropy). ``metric`` defaults to the records' primary metric and must be lower-is-better;
     ``cost_axis`` is one of ``COST_AXES``. Raises ``ValueError`` (one line) for a bad choice,
     a malformed or old-format trials.jsonl; ``FileNotFoundError`` when there is none. When
     trials mix feature nets or evaluator LMs, a ``UserWarning`` says so.
@@ -164,7 +166,9 @@ def write_report(
     files += plot_speedup_vs_t0(
         summary["speedup_vs_t0"], summary["baseline"], out / "speedup_vs_t0", named
     )
-    files += renderer.samples(Context(trials, run_dir, out, summary))
+    ctx = Context(trials, run_dir, out, summary, dict(options or {}))
+    files += renderer.samples(ctx)
+    files += renderer.tables(ctx)
     files += plot_learning_curves(run_dir, out / "learning_curves")
     name = metric_text(summary)
     files += write_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
@@ -48,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="a run folder holding trials.jsonl")
             p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
             p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops")
+            p.add_argument("--entropy-band", type=float, default=None,
+                           help="text: nats either side of held-out entropy that count as matched (default 0.05)")
             continue
         p.add_argument("rest", nargs="*", metavar="OVERRIDE",
                        help=OVERRIDES_HELP if positional == "Hydra overrides" else positional)
@@ -136,8 +139,13 @@ def _analyze(args: argparse.Namespace) -> int:
         print("wsbench: error: analyze takes exactly one RUN_DIR", file=sys.stderr)
         return 2
     run_dir = Path(args.rest[0])
+    band = args.entropy_band
+    if band is not None and not (math.isfinite(band) and band > 0):
+        print(f"wsbench: error: --entropy-band={band} is not allowed: a number of nats > 0", file=sys.stderr)
+        return 2
+    options = {} if band is None else {"entropy_band": band}
     try:
-        summary = write_report(run_dir, metric=args.metric, cost_axis=args.cost_axis)
+        summary = write_report(run_dir, metric=args.metric, cost_axis=args.cost_axis, options=options)
     except (FileNotFoundError, ValueError) as err:
         print(f"wsbench: error: {err}", file=sys.stderr)
         return 2

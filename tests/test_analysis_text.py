@@ -88,7 +88,7 @@ def test_real_text_run_report(smoke_runs, tmp_path, no_npy_for_text):
     out = run / "report"
     assert summary["track"] == "text" and summary["metric"] == "gen_ppl"
     assert summary["metric_label"] == _label(recs[0])
-    assert summary["baseline"] == MASK and summary["baselines"] == [MASK]
+    assert summary["baseline"] == MASK and summary["baselines"] == [MASK, "mdlm", "ar"]  # smoke_text has all three
     assert summary["diversity_metrics"] == ["entropy", "distinct_2"]  # declared higher-is-better
     assert list(summary["speedup_vs_t0"]) == [WS]
     assert "samples.md" in summary["files"] and not (out / "samples.png").exists()
@@ -192,6 +192,7 @@ def test_text_tables_show_entropy_beside_gen_ppl(text_run, no_npy_for_text):
         "0.8",
         "8",
         "euler",
+        "1",  # gate: off
         "3",
     ]
     assert len(md_rows(front)) == 2 + 1 + 3 + 3 + 1  # header, separator, floor row, front points

@@ -9,7 +9,7 @@ its own with ``register``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ class Context:
     run_dir: Path
     out: Path
     summary: dict[str, Any]
+    options: dict[str, Any] = field(default_factory=dict)  # the track's report options (e.g. entropy_band)
 
     @property
     def metric(self) -> str:
@@ -62,6 +63,11 @@ class Renderer:
 
     def samples(self, ctx: Context) -> list[Path]:
         """Write the track's sample figures/texts under ``ctx.out``; returns the paths."""
+        return []
+
+    def tables(self, ctx: Context) -> list[Path]:
+        """Write the track's own tables under ``ctx.out`` (adding their content to
+        ``ctx.summary``); returns the paths."""
         return []
 
     def notes(self, summary: dict[str, Any]) -> list[str]:

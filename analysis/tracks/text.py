@@ -61,10 +61,18 @@ class TextRenderer(Renderer):
         # Sample texts as Markdown; the scatter/image code never sees .json samples.
         return write_samples_md(ctx, ctx.out / "samples.md")
 
+    def tables(self, ctx: Context) -> list[Path]:
+        from analysis.tracks.text_tables import write_text_tables
+
+        return write_text_tables(ctx)
+
     def notes(self, summary: dict[str, Any]) -> list[str]:
+        from analysis.tracks.text_tables import text_notes
+
+        notes = text_notes(summary)
         if "samples.md" in (summary.get("files") or []):
-            return ["Sample texts: samples.md in the report folder."]
-        return []
+            notes.append("Sample texts: samples.md in the report folder.")
+        return notes
 
 
 register(TextRenderer())

@@ -12,7 +12,7 @@ from lightning_modules.autoregressive.module import ARModule, bits_per_char
 from lightning_modules.autoregressive.sampler import sample_cached
 from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
-from lightning_modules.core.registry import Knob, register_method, register_model
+from lightning_modules.core.registry import Knob, register_method, register_model, transformer_effort
 from lightning_modules.core.roles import section
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
@@ -41,7 +41,7 @@ def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
 
 
 register_model("ar", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.ar.seed),
-               effort=lambda cfg: float(cfg.substrate.ar.steps))
+               effort=lambda cfg: transformer_effort(cfg.substrate.ar))
 
 
 @register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",),

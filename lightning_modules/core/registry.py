@@ -275,6 +275,12 @@ class ModelSpec:
 MODELS: Registry[ModelSpec] = Registry("model", "model")
 
 
+def transformer_effort(section: Any) -> float:
+    """A transformer's training cost in steps of a 4 x 96 one (width squared times depth), so
+    that the scheduler starts a wide evaluator before narrower baselines of more steps."""
+    return float(section.steps) * (float(section.width) / 96.0) ** 2 * float(section.depth) / 4.0
+
+
 def register_model(name: str, **kw: Any) -> ModelSpec:
     return MODELS.add(name, ModelSpec(name, **kw))
 

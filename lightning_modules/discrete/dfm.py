@@ -41,6 +41,11 @@ def dfm_loss(net: nn.Module, x1: torch.Tensor, *, mask_id: int, draft: torch.Ten
     return F.cross_entropy(logits.flatten(0, 1), x1.flatten())
 
 
+def corrupt(x1: torch.Tensor, draft: torch.Tensor, rate: float, u: torch.Tensor) -> torch.Tensor:
+    """x1 with the draft's token where u < rate: a mostly-right draft (pairing `corrupt`)."""
+    return torch.where(u < rate, draft, x1)
+
+
 class DiscreteFlowMatching(RefinerModule):
     """mode="noise": masked baseline, batches (x1,). mode="warm": WS-DFM, batches (draft, x1),
     at a fixed t0 or, for a t0-conditioned denoiser, t0 ~ U[t0_range]."""
@@ -51,10 +56,11 @@ class DiscreteFlowMatching(RefinerModule):
 
     def __init__(self, net: nn.Module, *, mask_id: int, mode: str = "noise", start: str = "noised",
                  t0: float = 0.8, t0_range: tuple[float, float] | None = None, lr: float = 1e-3,
-                 ema_decay: float = 0.999, max_steps: int = 3000, pairing: str = "teacher_forced") -> None:
+                 ema_decay: float = 0.999, max_steps: int = 3000, pairing: str = "teacher_forced",
+                 corrupt_rate: float = 0.25) -> None:
         super().__init__(net, mode=mode, start=start, t0=t0, t0_range=t0_range, lr=lr, ema_decay=ema_decay,
                          max_steps=max_steps)
-        self.mask_id, self.pairing = mask_id, pairing
+        self.mask_id, self.pairing, self.corrupt_rate = mask_id, pairing, corrupt_rate
 
     def loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         if self.mode == "noise":
@@ -62,5 +68,7 @@ class DiscreteFlowMatching(RefinerModule):
         draft, x1 = batch
         if self.pairing == "hamming_ot":  # free-running drafts, matched to the batch's windows
             x1 = hamming_ot(draft, x1)
+        elif self.pairing == "corrupt":
+            draft = corrupt(x1, draft, self.corrupt_rate, torch.rand(x1.shape, device=x1.device))
         t0 = self.draw_t0(x1.shape[0], dtype=torch.float64, device=x1.device)
         return dfm_loss(self.net, x1, mask_id=self.mask_id, draft=draft, start=self.start, t0=t0)

@@ -11,7 +11,7 @@ from torch import nn
 
 from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
-from lightning_modules.core.registry import register_method, register_model
+from lightning_modules.core.registry import register_method, register_model, transformer_effort
 from lightning_modules.core.roles import section
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
@@ -46,7 +46,7 @@ def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
 
 
 register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
-               effort=lambda cfg: float(cfg.substrate.mdlm.steps))
+               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm))
 
 
 @register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",),

@@ -25,12 +25,15 @@ T0 = Knob("t0", float, 0.8, low=0.0, high=1.0, high_open=True, required=True, he
 STEPS = Knob("steps", int, 4, low=1, required=True, help="denoiser calls on linspace(t0, 1, steps + 1)")
 SAMPLER = Knob("solver", str, "euler", choices=DISCRETE_SAMPLERS,
                help="euler: a token may be redrawn at every step; ancestral: each token drawn once")
+GATE = Knob("gate", float, 1.0, low=0.01, high=1.0,
+            help="a token is redrawn only while the refiner gives it a probability below gate (1: off)")
 
 
 class _Discrete(NetMethod):
-    def __init__(self, net: nn.Module, *, t0: float, steps: int, solver: str = "euler", chunk: int = 1024) -> None:
+    def __init__(self, net: nn.Module, *, t0: float, steps: int, solver: str = "euler", gate: float = 1.0,
+                 chunk: int = 1024) -> None:
         super().__init__(net, t0=t0, steps=steps, chunk=chunk)
-        self.solver = solver
+        self.solver, self.gate = solver, gate
         self.mask_id, self.seq_len = net.mask_id, net.seq_len
 
     def logits(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -45,7 +48,8 @@ class _Discrete(NetMethod):
         token_u = seeding.rand(n, self.steps, self.seq_len, seed=seed, stream="dfm/token", device=x.device)
         counter = CountingDenoiser(self.logits)
         out = self.chunked(lambda xc, ju, tu: discrete_sample(counter, xc, self.t0, self.steps, jump_u=ju,
-                                                              token_u=tu, sampler=self.solver), x, jump_u, token_u)
+                                                              token_u=tu, sampler=self.solver, gate=self.gate),
+                           x, jump_u, token_u)
         return out, counter.nfe(n)
 
 
@@ -74,7 +78,7 @@ class MaskedDFM(_Discrete):
 
 
 @register_method("ws_dfm", needs=("drafter", "refiner"), role="method", t0="knob", kinds=("tokens",),
-                 knobs=(T0, STEPS, SAMPLER))
+                 knobs=(T0, STEPS, SAMPLER, GATE))
 class WarmStartDFM(_Discrete):
     """WS-DFM: the draft (with `noised`, each token masked with probability 1 - t0) is the
     state at t0; the refiner rewrites it on [t0, 1]."""
@@ -83,8 +87,8 @@ class WarmStartDFM(_Discrete):
     needs = ("drafter", "refiner")
 
     def __init__(self, refiner: nn.Module, drafter: nn.Module, *, t0: float, steps: int, start: str = "noised",
-                 solver: str = "euler", **kw) -> None:
-        super().__init__(refiner, t0=t0, steps=steps, solver=solver, **kw)
+                 solver: str = "euler", gate: float = 1.0, **kw) -> None:
+        super().__init__(refiner, t0=t0, steps=steps, solver=solver, gate=gate, **kw)
         self.drafter, self.start = drafter, start
 
     def start_state(self, drafts, n, seed):  # noqa: ANN001, ANN201

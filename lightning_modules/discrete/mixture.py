@@ -71,11 +71,13 @@ def _categorical(logits: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
 
 @torch.inference_mode()
 def discrete_sample(denoiser: Denoiser, x_t0: torch.Tensor, t0: float, steps: int, *, jump_u: torch.Tensor,
-                    token_u: torch.Tensor, sampler: str = "euler") -> torch.Tensor:
+                    token_u: torch.Tensor, sampler: str = "euler", gate: float = 1.0) -> torch.Tensor:
     """Integrate the mixture path from x_t0 at t0 to 1 in `steps` steps of `sampler`.
 
     jump_u, token_u: uniforms [n, steps, L] (per-sample streams), for the jump decisions and
-    the token draws of each step.
+    the token draws of each step. gate < 1: a position may jump only while the denoiser gives
+    its current token a probability below `gate` (a [MASK], outside the vocabulary, always
+    may), so tokens the denoiser trusts are never redrawn; gate = 1 leaves the sampler as is.
     """
     if sampler not in DISCRETE_SAMPLERS:
         raise ValueError(f"unknown sampler '{sampler}'; allowed: {', '.join(DISCRETE_SAMPLERS)}")
@@ -89,6 +91,10 @@ def discrete_sample(denoiser: Denoiser, x_t0: torch.Tensor, t0: float, steps: in
         logits = denoiser(x, torch.full((x.shape[0],), t, dtype=torch.float32, device=x.device))
         proposal = _categorical(logits, token_u[:, i])
         jump = jump_u[:, i] < p_jump
+        if gate < 1.0:
+            vocab = logits.shape[-1]
+            p_cur = torch.softmax(logits.double(), dim=-1).gather(-1, x.clamp_max(vocab - 1).unsqueeze(-1)).squeeze(-1)
+            jump &= (p_cur < gate) | (x >= vocab)
         if sampler == "ancestral":
             jump &= ~jumped
             jumped |= jump

@@ -13,7 +13,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.core.errors import ConfigError
-from lightning_modules.core.registry import Knob, register_model
+from lightning_modules.core.registry import Knob, register_model, transformer_effort
 from lightning_modules.core.roles import section
 from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
 from lightning_modules.tracks.base import MetricInfo, Reference, Track
@@ -225,4 +225,4 @@ def _lm_train(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule, get: 
 
 
 register_model("text_lm", spec=_lm_spec, build=_lm_build, train=_lm_train, seed=lambda cfg: int(cfg.eval.text_lm.seed),
-               effort=lambda cfg: float(cfg.eval.text_lm.steps))
+               effort=lambda cfg: transformer_effort(cfg.eval.text_lm))
