@@ -16,6 +16,7 @@ from lightning_modules.core.checkpoints import checkpointing
 from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.device import training_on
 from lightning_modules.core.progress import labelled
+from lightning_modules import shipped
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
 from sweeps import host_load
 from sweeps.cache import ArtifactCache
@@ -40,6 +41,17 @@ class ModelStore:
     def key(self, role: str, cfg: DictConfig) -> str:
         return ArtifactCache.key(role, MODELS.get(role).spec(cfg))
 
+    def has(self, key: str) -> bool:
+        """Shipped with the package or trained into the cache: nothing to train."""
+        return shipped.find(key) is not None or self.cache.has(key)
+
+    def curve_text(self, key: str) -> str | None:
+        """The training curve (CSV text) of a shipped or cached model, where it logged one."""
+        if shipped.find(key):
+            return shipped.load(shipped.find(key))[1].get("curve")
+        path = self.cache.curve(key)
+        return path.read_text() if path else None
+
     def get(self, role: str, cfg: DictConfig) -> nn.Module:
         """The model, trained on and moved to the trial's device."""
         key = self.key(role, cfg)
@@ -51,7 +63,11 @@ class ModelStore:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed(cfg))
                 model = spec.build(cfg, self.data(cfg))
-            if self.cache.has(key):
+            if shipped.find(key):  # the package's weights win over any local training
+                state, meta = shipped.load(shipped.find(key))
+                model.load_state_dict(state)
+                self.train_info[key] = meta.get("train", {})
+            elif self.cache.has(key):
                 state, meta = self.cache.load(key)
                 model.load_state_dict(state)
                 self.train_info[key] = meta.get("train", {})

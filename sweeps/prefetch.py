@@ -62,7 +62,7 @@ def _train_one(name: str, cfg_yaml: str, cache_dir: str | None) -> dict:
 def train_missing(models: ModelStore, jobs: list[tuple[str, DictConfig]], *, workers: object, threads: int,
                   cache_dir: str | None, log=print) -> None:  # noqa: ANN001
     """Train the jobs not yet in the cache; failures are logged and left to the trials to record."""
-    missing = [(n, c) for n, c in jobs if not models.cache.has(models.key(n, c))]
+    missing = [(n, c) for n, c in jobs if not models.has(models.key(n, c))]
     if not missing:
         return
     n_workers = resolve_workers(workers, len(missing), threads)

@@ -57,17 +57,16 @@ def copy_curves(models: ModelStore, jobs: list, arms: list, run_dir) -> int:  # 
     (<key>.csv, and index.json: key -> role and the arms that use it). Closed-form fits
     (GMM, PPCA, n-gram) have none. Returns how many were copied."""
     import json
-    import shutil
 
     folder = run_dir / "curves"
     index = {}
     for name, cfg in jobs:
         key = models.key(name, cfg)
-        source = models.cache.curve(key)
-        if source is None:
+        text = models.curve_text(key)
+        if text is None:
             continue
         folder.mkdir(exist_ok=True)
-        shutil.copyfile(source, folder / f"{key}.csv")
+        (folder / f"{key}.csv").write_text(text)
         users = [a.name for a in arms if name in (*METHODS.get(a.cfg.method.name).needs, *track_of(a.cfg).evaluators)
                  and models.key(name, a.cfg) == key]
         index[key] = {"role": name, "arms": users}
