@@ -25,8 +25,10 @@ OLD_KEYS = {
                                    "refiner": "refiner-e605f5bd9742fdbb", "feature_net": "feature_net-17fafb638ab92c83"},
     ("experiment=smoke_text",): {"drafter": "drafter-809553c07257170a", "noise_model": "noise_model-c6d9f3f6a3b7adfb",
                                  "refiner": "refiner-d693c5c88d10e892", "text_lm": "text_lm-e0acb575fe672cf1"},
-    ("experiment=shakespeare", "drafter=lstm"): {"drafter": "drafter-ee37d73f88d794e7",
-                                                 "refiner": "refiner-596c24d8e07177b8"},
+    # experiment=shakespeare's refiner of those days, spelled out since issue 13 changed the study
+    ("experiment=shakespeare", "drafter=lstm", "refiner.pairing=teacher_forced", "refiner.start=noised",
+     "refiner.net.depth=2", "refiner.train.steps=2000", "refiner.train.lr=3e-3",
+     "refiner.train.ema_decay=0.995"): {"drafter": "drafter-ee37d73f88d794e7", "refiner": "refiner-596c24d8e07177b8"},
 }
 
 
