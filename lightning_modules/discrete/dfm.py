@@ -57,7 +57,7 @@ class DiscreteFlowMatching(RefinerModule):
     def __init__(self, net: nn.Module, *, mask_id: int, mode: str = "noise", start: str = "noised",
                  t0: float = 0.8, t0_range: tuple[float, float] | None = None, lr: float = 1e-3,
                  ema_decay: float = 0.999, max_steps: int = 3000, pairing: str = "teacher_forced",
-                 corrupt_rate: float = 0.1) -> None:
+                 corrupt_rate: float = 0.25) -> None:
         super().__init__(net, mode=mode, start=start, t0=t0, t0_range=t0_range, lr=lr, ema_decay=ema_decay,
                          max_steps=max_steps)
         self.mask_id, self.pairing, self.corrupt_rate = mask_id, pairing, corrupt_rate

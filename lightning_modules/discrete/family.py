@@ -101,7 +101,7 @@ def dfm_check(refiner: dict, needs: tuple[str, ...]) -> None:
 register_family(FamilySpec(
     "dfm", kinds=("tokens",), spec=dfm_spec, build=dfm_build, train=dfm_train, pairings=TEXT_PAIRINGS,
     starts=STARTS, nets={"transformer": ("tokens",)}, check=dfm_check,
-    knobs=(Knob("corrupt_rate", float, 0.1, low=0.0, high=1.0,
+    knobs=(Knob("corrupt_rate", float, 0.25, low=0.0, high=1.0,
                 help="pairing=corrupt: the fraction of x1's positions given the drafter's teacher-forced token"),),
     net_knobs={"transformer": (Knob("width", int, 96, low=1), Knob("depth", int, 2, low=1),
                                Knob("heads", int, 4, low=1), Knob("time_freqs", int, 16, low=1))},
