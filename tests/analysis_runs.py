@@ -17,6 +17,10 @@ from typing import Any
 
 # track -> the experiment whose smoke sweep produces a run of that track
 SMOKE_EXPERIMENTS = {"points": "smoke", "images": "smoke_digits", "text": "smoke_text"}
+# The text run also samples the substrate baselines, for the substrate table (kept out of
+# smoke_text itself, which many tests run).
+SMOKE_EXTRA = {"text": ["+sweep.arms.mdlm={set: [method=mdlm], space: {method.steps: [4]}}",
+                        "+sweep.arms.ar={set: [method=autoregressive], space: {method.temperature: [0.9, 1.0]}}"]}
 REQUIRED = ("track", "role", "knobs", "metric_info")
 
 
@@ -28,7 +32,7 @@ def run_smoke_sweeps(root: Path) -> dict[str, Path]:
     for track, experiment in SMOKE_EXPERIMENTS.items():
         run_dir = root / experiment
         run_study(
-            [f"experiment={experiment}", f"sweep.run_dir={run_dir}"],
+            [f"experiment={experiment}", f"sweep.run_dir={run_dir}", *SMOKE_EXTRA.get(track, [])],
             report=False,
             log=lambda *args, **kwargs: None,
         )
