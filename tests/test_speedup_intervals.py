@@ -119,15 +119,16 @@ def test_drafter_suffices_is_read_from_the_role_not_from_nfe(smoke_runs, tmp_pat
 def _constructed_run(smoke_runs, dest, method_values):
     """The baseline at nfe 1, 2, 4 with hist_tv 0.30, 0.20, 0.15 and one warm arm with the
     given (nfe, value) points; every record a real one (its real replicates moved with the
-    value), so replicate b of each side is one joint resample."""
+    value), so replicate b of each side is one joint resample. Wall-clock is set to 10 ms per
+    NFE: the smoke run's real timings would make the wall-clock verdicts depend on the load."""
     run = copy_run(smoke_runs["points"], dest)
     recs = records(run)
     metric = "hist_tv"
     base, warm = of_arm(recs, IND), of_arm(recs, WARM)
-    out = [with_values(base[i], arm=IND, trial=i, metric=metric, value=v, ci=(v - 0.02, v + 0.02), nfe=nfe)
-           for i, (nfe, v) in enumerate([(1, 0.30), (2, 0.20), (4, 0.15)])]  # fmt: skip
-    out += [with_values(warm[i % len(warm)], arm=WARM, trial=i, metric=metric, value=v,
-                        ci=(v - 0.02, v + 0.02), nfe=nfe) for i, (nfe, v) in enumerate(method_values)]  # fmt: skip
+    out = [with_values(base[i], arm=IND, trial=i, metric=metric, value=v, ci=(v - 0.02, v + 0.02), nfe=nfe,
+                       wallclock_s=0.01 * nfe) for i, (nfe, v) in enumerate([(1, 0.30), (2, 0.20), (4, 0.15)])]  # fmt: skip
+    out += [with_values(warm[i % len(warm)], arm=WARM, trial=i, metric=metric, value=v, ci=(v - 0.02, v + 0.02),
+                        nfe=nfe, wallclock_s=0.01 * nfe) for i, (nfe, v) in enumerate(method_values)]  # fmt: skip
     return write_records(run, out)
 
 
