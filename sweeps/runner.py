@@ -16,10 +16,12 @@ never counted as a search trial.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import math
 import os
 import socket
+import threading
 import time
 import traceback
 import warnings
@@ -219,7 +221,7 @@ class SweepRunner:
                 self._tell(study, trial.number, previous)  # whose worker died after writing its record)
                 progress.skipped(previous)
                 return
-            with get_heartbeat_thread(trial._trial_id, study._storage):
+            with _quiet_heartbeat_errors(), get_heartbeat_thread(trial._trial_id, study._storage):
                 ev = self._evaluate_into(record, cfg)
                 _check_finite(record)
                 record["samples_path"], record["drafts_path"] = self.evaluator.save_samples(
@@ -263,6 +265,24 @@ def _point_key(params: dict, space: dict) -> tuple:
 
 def _norm(v: object) -> object:
     return round(v, 12) if isinstance(v, float) else v
+
+
+@contextlib.contextmanager
+def _quiet_heartbeat_errors():
+    """Optuna's heartbeat thread dies with a traceback when the database goes away mid-trial;
+    the trial loop already says so in one line (StorageLost), so that traceback is dropped."""
+    previous = threading.excepthook
+
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if args.thread is not None and "_record_heartbeat" in args.thread.name and _storage_lost(args.exc_value):
+            return
+        previous(args)
+
+    threading.excepthook = hook
+    try:
+        yield
+    finally:
+        threading.excepthook = previous
 
 
 def _storage_lost(err: BaseException | None) -> bool:

@@ -279,3 +279,33 @@ def test_a_trial_claimed_by_a_process_killed_before_marking_it_is_retried_after_
     assert claims.recover(study) == [waiting.number]
     (retry,) = study.get_trials(states=(optuna.trial.TrialState.WAITING,))
     assert retry.system_attrs["retry_history"] == [waiting.number]
+
+
+def test_a_heartbeat_thread_losing_the_database_prints_no_traceback(monkeypatch):
+    """Optuna's heartbeat thread dies when the database goes away; the worker's one line
+    (StorageLost) says so, so that thread's traceback is dropped, and only that one."""
+    import threading
+
+    import sqlalchemy.exc
+
+    from sweeps.runner import _quiet_heartbeat_errors
+
+    seen = []
+
+    def previous(args: threading.ExceptHookArgs) -> None:
+        seen.append((args.thread.name, args.exc_type))
+
+    monkeypatch.setattr(threading, "excepthook", previous)
+
+    def fail(exc: BaseException) -> None:
+        raise exc
+
+    lost = sqlalchemy.exc.OperationalError("SELECT 1", {}, Exception("the database system is shutting down"))
+    with _quiet_heartbeat_errors():
+        for name, exc in (("Thread-1 (_record_heartbeat)", lost), ("Thread-2 (_record_heartbeat)", ValueError("bug")),
+                          ("Thread-3 (other)", lost)):
+            t = threading.Thread(target=fail, args=(exc,), name=name)
+            t.start()
+            t.join()
+    assert seen == [("Thread-2 (_record_heartbeat)", ValueError), ("Thread-3 (other)", sqlalchemy.exc.OperationalError)]
+    assert threading.excepthook is previous  # restored
