@@ -47,8 +47,9 @@ class ModelStore:
 
     def curve_text(self, key: str) -> str | None:
         """The training curve (CSV text) of a shipped or cached model, where it logged one."""
-        if shipped.find(key):
-            return shipped.load(shipped.find(key))[1].get("curve")
+        source = shipped.find(key)
+        if source:
+            return shipped.load(source)[1].get("curve")
         path = self.cache.curve(key)
         return path.read_text() if path else None
 
@@ -63,12 +64,9 @@ class ModelStore:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(spec.seed(cfg))
                 model = spec.build(cfg, self.data(cfg))
-            if shipped.find(key):  # the package's weights win over any local training
-                state, meta = shipped.load(shipped.find(key))
-                model.load_state_dict(state)
-                self.train_info[key] = meta.get("train", {})
-            elif self.cache.has(key):
-                state, meta = self.cache.load(key)
+            source = shipped.find(key)  # the package's weights win over any local training
+            if source or self.cache.has(key):
+                state, meta = shipped.load(source) if source else self.cache.load(key)
                 model.load_state_dict(state)
                 self.train_info[key] = meta.get("train", {})
             else:
