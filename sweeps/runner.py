@@ -191,6 +191,7 @@ class SweepRunner:
         record = self._record(arm, picked["trial"]) | {"confirm": True, "confirm_of": picked["trial"], "seed": seed,
                                                         "params": knob_values(cfg, list(params)), "config_hash": chash}
         ev = None
+        self.logger.begin(record, cfg)
         try:
             ev = self._evaluate_into(record, cfg)
             _check_finite(record)
@@ -201,6 +202,7 @@ class SweepRunner:
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
         self.store.append(record)
+        self.logger.trial(record, ev, arm.cfg)
         return record
 
     def _one(self, study: optuna.Study, arm: Arm, progress: Progress, trial: optuna.Trial) -> None:
@@ -221,6 +223,7 @@ class SweepRunner:
                 self._tell(study, trial.number, previous)  # whose worker died after writing its record)
                 progress.skipped(previous)
                 return
+            self.logger.begin(record, cfg)  # W&B shows the trial running, with its whole config
             with _quiet_heartbeat_errors(), get_heartbeat_thread(trial._trial_id, study._storage):
                 ev = self._evaluate_into(record, cfg)
                 _check_finite(record)
@@ -240,6 +243,7 @@ class SweepRunner:
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
         self.store.append(record)  # first the record: a lost storage or a kill after it loses nothing
+        _user_attrs(trial, record)
         self._tell(study, trial.number, record)
         progress.add(record)
         self.logger.trial(record, ev, arm.cfg)
@@ -257,6 +261,23 @@ class SweepRunner:
             # finds this record and reuses it instead of computing it again.
             self.log(f"trial {number} was failed by another process while it ran (late heartbeat); "
                      "its record is kept and its retry will reuse it")
+
+
+def _user_attrs(trial: optuna.Trial, record: dict) -> None:
+    """What optuna-dashboard shows beside a trial's objectives: every quality value with its
+    CI, the floors, the scalar costs, the record's key and, for a failure, its reason."""
+    attrs = {"arm": record["arm"], "config_hash": record.get("config_hash"), "seconds": record.get("seconds")}
+    attrs.update({f"quality/{k}": v for k, v in (record.get("quality") or {}).items()})
+    attrs.update({f"floor/{k}": v for k, v in (record.get("reference_floor") or {}).items()})
+    attrs.update({f"cost/{k}": v for k, v in (record.get("cost") or {}).items() if isinstance(v, (int, float, str))})
+    if record.get("error"):
+        attrs["error"] = record["error"]
+    try:
+        for key, value in attrs.items():
+            if value is not None:
+                trial.set_user_attr(key, value)
+    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # failed under us: _tell says so
+        pass
 
 
 def _point_key(params: dict, space: dict) -> tuple:

@@ -98,9 +98,13 @@ class WandbLoggerConf:
     """logger=wandb (logger=none and `~logger` are just {name: none})."""
 
     name: str = "wandb"
-    project: str = MISSING
+    # null: the WANDB_* variable, else wsbench's default (sweeps/wandb_settings.py)
+    project: str | None = None
     entity: str | None = None
-    mode: str = _choice("offline", "online", "disabled")
+    mode: str | None = _choice("offline", "online", "disabled", default=None)
+    dir: str | None = None
+    group: str | None = None
+    tags: list[str] = field(default_factory=list)
     log_samples: bool = MISSING
 
 
@@ -179,7 +183,7 @@ def _check_node(node: Any, prefix: str) -> None:
         value = node._get_node(f.name)
         key = f"{prefix}{f.name}"
         allowed = f.metadata.get("choices")
-        if allowed is not None and node[f.name] not in allowed:
+        if allowed is not None and node[f.name] not in allowed and not (node[f.name] is None and f.default is None):
             raise ConfigError(key, node[f.name], f"one of {', '.join(allowed)}")
         if isinstance(value, DictConfig):
             _check_node(value, key + ".")

@@ -86,6 +86,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     store.check_compatible()
     if not worker:  # workers of one study may run on other hosts: their identity keeps them apart
         store.check_conditions(conditions(cfg))
+    logger = make_logger(cfg, run_dir, log, models)  # a bad WANDB_MODE stops here, before compute
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(secretless(cfg)))
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
@@ -95,7 +96,6 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     evaluator = Evaluator(models)
     first = arms[0].cfg
     track_of(first).save_reference(run_dir, first, models, evaluator.reference(first), int(cfg.eval.save_samples))
-    logger = make_logger(cfg, run_dir, log, models)
     runner = SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log)
     runner.run()
     if cfg.sweep.confirm and not worker:  # workers share the search; the owner confirms once

@@ -1,17 +1,28 @@
-"""Weights & Biases logging, offline by default: one run per trial (grouped by study) and one
-study run with the Pareto table. Samples are what the track shows (image grids, 2-D scatters,
-a table of sample texts). `logger=none` or `~logger` switches it off. A logging
-failure warns once and never fails a sweep: trials.jsonl is the record that counts."""
+"""Weights & Biases logging, offline by default: one run per trial (grouped by study), opened
+when the trial starts and closed with its results, and one study run with the report's
+figures, tables and every model's training curves. Where runs go (mode, project, entity,
+dir, tags, group) follows sweeps.wandb_settings: a `logger.*` value, else its `WANDB_*`
+variable, else wsbench's default. Samples are what the track shows (image grids, 2-D
+scatters, a table of sample texts). A logging failure warns once and never fails a sweep:
+trials.jsonl is the record that counts."""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+
+from sweeps.wandb_settings import wandb_settings
+
+# report figures the study run shows as images (those the report wrote)
+STUDY_FIGURES = ("front_nfe", "front_wallclock", "speedup_vs_t0", "learning_curves")
 
 
 class NullLogger:
+    def begin(self, record: dict, cfg: DictConfig | None = None) -> None:
+        pass
+
     def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
         pass
 
@@ -20,18 +31,19 @@ class NullLogger:
 
 
 class WandbLogger:
-    def __init__(self, cfg: DictConfig, run_dir: Path, log=print, models=None) -> None:  # noqa: ANN001
+    def __init__(self, cfg: DictConfig, run_dir: Path, log=print, models=None, settings: dict | None = None) -> None:  # noqa: ANN001
         self.cfg, self.run_dir, self.log, self.models = cfg.logger, run_dir, log, models
         self.study_name = cfg.sweep.study
+        self.settings = settings or wandb_settings(cfg.logger, run_dir, self.study_name)
         self.broken = False
+        self.open: dict[tuple, object] = {}  # (arm, trial, confirm) -> the run begun for it
         os.environ.setdefault("WANDB_SILENT", "true")
-        (run_dir / "wandb").parent.mkdir(parents=True, exist_ok=True)
+        Path(self.settings["dir"]).mkdir(parents=True, exist_ok=True)
 
     def _init(self, **kw):  # noqa: ANN003, ANN202
         import wandb
 
-        return wandb.init(project=self.cfg.project, entity=self.cfg.entity, group=self.study_name,
-                          mode=self.cfg.mode, dir=str(self.run_dir), reinit="create_new", **kw)
+        return wandb.init(**self.settings, reinit="create_new", **kw)
 
     def _guard(self, fn, *args) -> None:  # noqa: ANN001
         if self.broken:
@@ -42,39 +54,39 @@ class WandbLogger:
             self.broken = True
             self.log(f"warning: W&B logging disabled for this sweep ({err.__class__.__name__}: {err})")
 
+    def begin(self, record: dict, cfg: DictConfig | None = None) -> None:
+        """Open the trial's run as it starts (W&B shows it running), with its full config."""
+        self._guard(self._begin, record, cfg)
+
+    def _begin(self, record: dict, cfg: DictConfig | None) -> None:
+        kind = "confirm" if record.get("confirm") else "trial"
+        name = f"{record['arm']}#{record['trial']}" + ("-confirm" if kind == "confirm" else "")
+        self.open[_key(record)] = self._init(name=name, job_type=kind, config=trial_config(record, cfg))
+
     def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
+        """Log the finished trial (its values, CIs, floors and costs) and close its run."""
         self._guard(self._trial, record, ev, cfg)
 
     def _trial(self, record: dict, ev: object, cfg: DictConfig | None) -> None:
         import wandb
 
-        config = {"arm": record["arm"], "method": record["method"], **record.get("params", {}),
-                  "config_hash": record.get("config_hash")}
-        config.update({k: record[k] for k in ("track", "role") if record.get(k)})
-        # The track's own record fields (the evaluator net behind its metrics), whatever the track.
-        config.update({k: v for k, v in (getattr(ev, "fields", None) or {}).items() if k != "metric_info"})
-        run = self._init(name=f"{record['arm']}#{record['trial']}", job_type="trial", config=config)
-        metrics = {"state": record["state"]}
-        # Scalars only: the CIs ("<metric>_ci" lists) stay in trials.jsonl.
-        for k, v in (record.get("quality") or {}).items():
-            if _scalar(v):
-                metrics[f"quality/{k}"] = v
-        for k, v in (record.get("reference_floor") or {}).items():
-            if _scalar(v):
-                metrics[f"floor/{k}"] = v
-        for k, v in (record.get("cost") or {}).items():
-            if _scalar(v):
-                metrics[f"cost/{k}"] = v
-        if self.cfg.log_samples and ev is not None and cfg is not None:
+        run = self.open.pop(_key(record), None)
+        if run is None:  # failed before it began (a bad search range)
+            self._begin(record, cfg)
+            run = self.open.pop(_key(record))
+        run.config.update({k: v for k, v in (getattr(ev, "fields", None) or {}).items() if k != "metric_info"},
+                          allow_val_change=True)
+        values = trial_summary(record)
+        metrics = {k: v for k, v in values.items() if _scalar(v) and not k.endswith(("_ci_low", "_ci_high"))}
+        if self.cfg.get("log_samples") and ev is not None and cfg is not None:
             from sweeps.models import track_of
 
             shown = track_of(cfg).wandb_samples(wandb, record, ev.batch, cfg, self.models)
             if shown is not None:
                 metrics["samples"] = shown
         run.log(metrics)
-        if record["state"] == "FAIL":
-            run.summary["error"] = record.get("error")
-        run.finish()
+        run.summary.update(values)  # the CIs and floors too (history holds the values only)
+        run.finish(exit_code=0 if record["state"] == "COMPLETE" else 1)
 
     def study(self, summary: dict) -> None:
         self._guard(self._study, summary)
@@ -83,7 +95,8 @@ class WandbLogger:
         import wandb
 
         run = self._init(name=f"{self.study_name}-study", job_type="study",
-                         config={"metric": summary.get("metric"), "cost_axis": summary.get("cost_axis")})
+                         config={"metric": summary.get("metric"), "cost_axis": summary.get("cost_axis"),
+                                 "track": summary.get("track"), "baseline": summary.get("baseline")})
         # Text runs: entropy/distinct-n of each front point beside it (front_diversity is
         # parallel to front); other runs have no such columns.
         extra = list(summary.get("diversity_metrics") or [])
@@ -94,15 +107,57 @@ class WandbLogger:
             rows += [[arm, c, q, *((div[i] if i < len(div) else {}).get(m) for m in extra)]
                      for i, (c, q) in enumerate(points)]
         columns = ["arm", summary.get("cost_axis", "cost"), summary.get("metric", "quality"), *extra]
-        run.log({"pareto_front": wandb.Table(columns=columns, data=rows)})
+        logged = {"pareto_front": wandb.Table(columns=columns, data=rows)}
         speed = []
         for base, per_arm in (summary.get("speedup_at_iso_quality") or {}).items():
             speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
-        run.log({"speedup": wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)})
+        logged["speedup"] = wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)
+        report = self.run_dir / "report"
+        for stem in STUDY_FIGURES:  # the report's own figures, as images beside the tables
+            if (report / f"{stem}.png").exists():
+                logged[f"figures/{stem}"] = wandb.Image(str(report / f"{stem}.png"))
         curves = training_curve_rows(self.run_dir)
-        if curves:  # every trained model's logged losses, long format (W&B plots a line per model)
-            run.log({"training_curves": wandb.Table(columns=["model", "role", "step", "loss", "value"], data=curves)})
+        if curves:  # every trained model's logged losses, long format, and a chart per model and loss
+            logged["training_curves"] = wandb.Table(columns=["model", "role", "step", "loss", "value"], data=curves)
+            logged.update(curve_charts(wandb, curves))
+        run.log(logged)
         run.finish()
+
+
+def trial_config(record: dict, cfg: DictConfig | None) -> dict:
+    """A trial run's config: the trial's whole resolved config (data, seed, sample count,
+    training budgets, evaluator nets; the storage password masked) and the trial's identity."""
+    from sweeps.storage import secretless
+
+    config = OmegaConf.to_container(secretless(cfg), resolve=True) if cfg is not None else {}
+    for k in ("arm", "trial", "method", "track", "role", "config_hash", "seed", "n_samples", "confirm", "confirm_of"):
+        if record.get(k) is not None and k not in config:  # the config's own method/seed/track stay
+            config[k] = record[k]
+    config["params"] = dict(record.get("params") or {})
+    return config
+
+
+def trial_summary(record: dict) -> dict:
+    """Flat summary values of a record: quality/<m> with quality/<m>_ci_low/_ci_high, floor/<m>,
+    cost/<k> (nested costs as cost/networks/refiner/calls), state, seconds and error."""
+    out: dict = {"state": record["state"]}
+    for section, prefix in (("quality", "quality"), ("reference_floor", "floor")):
+        for k, v in (record.get(section) or {}).items():
+            if k.endswith("_ci") and isinstance(v, list) and len(v) == 2:
+                out[f"{prefix}/{k}_low"], out[f"{prefix}/{k}_high"] = v
+            elif _scalar(v):
+                out[f"{prefix}/{k}"] = v
+    out.update(_flat("cost", record.get("cost") or {}))
+    for k in ("seconds", "error"):
+        if record.get(k) is not None:
+            out[k] = record[k]
+    return out
+
+
+def _flat(prefix: str, value: object) -> dict:
+    if isinstance(value, dict):
+        return {k2: v2 for k, v in value.items() for k2, v2 in _flat(f"{prefix}/{k}", v).items()}
+    return {prefix: value} if _scalar(value) or isinstance(value, str) else {}
 
 
 def training_curve_rows(run_dir: Path) -> list[list]:
@@ -117,12 +172,28 @@ def training_curve_rows(run_dir: Path) -> list[list]:
     return rows
 
 
+def curve_charts(wandb, rows: list[list]) -> dict:  # noqa: ANN001
+    """{"curves/<model>/<loss>": a W&B line chart of that loss against step} from curve rows."""
+    series: dict[tuple, list] = {}
+    for key, _role, step, column, value in rows:
+        series.setdefault((key, column), []).append([step, value])
+    return {f"curves/{key}/{column}": wandb.plot.line(wandb.Table(columns=["step", column], data=points),
+                                                      "step", column, title=f"{key}: {column}")
+            for (key, column), points in series.items()}
+
+
+def _key(record: dict) -> tuple:
+    return record["arm"], record["trial"], bool(record.get("confirm"))
+
+
 def _scalar(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def make_logger(cfg: DictConfig, run_dir: Path, log=print, models=None):  # noqa: ANN001, ANN201
-    logger = cfg.get("logger")
-    if not logger or logger.get("name", "none") == "none" or logger.get("mode") == "disabled":
+    """The sweep's logger; NullLogger when W&B is off (logger=none, or mode disabled from
+    logger.mode or WANDB_MODE: then nothing is written). A bad WANDB_MODE is a ConfigError."""
+    settings = wandb_settings(cfg.get("logger"), run_dir, str(cfg.sweep.study))
+    if settings is None:
         return NullLogger()
-    return WandbLogger(cfg, run_dir, log, models)
+    return WandbLogger(cfg, run_dir, log, models, settings)

@@ -58,12 +58,13 @@ class FakeRun:
 
     def __init__(self, **kwargs):
         self.init, self.logged, self.summary, self.finished = kwargs, [], {}, False
+        self.config, self.exit_code = dict(kwargs.get("config") or {}), None
 
     def log(self, metrics):
         self.logged.append(metrics)
 
-    def finish(self):
-        self.finished = True
+    def finish(self, exit_code=None):
+        self.finished, self.exit_code = True, exit_code
 
 
 @pytest.fixture()

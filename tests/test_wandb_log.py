@@ -45,8 +45,9 @@ def test_text_trials_log_a_table_of_samples_with_their_drafts(tmp_path, fake_wan
     logger.trial(record, _evaluation(record, SampleBatch(samples, drafts, 2.0)), cfg)
     assert messages == [] and not logger.broken
     run = fake_wandb[-1]
-    assert run.finished and run.init["config"]["text_eval"] == record["text_eval"]
-    assert run.init["config"]["track"] == "text" and run.init["config"]["role"] == "method"
+    assert run.finished and run.exit_code == 0 and run.config["text_eval"] == record["text_eval"]
+    assert run.config["track"] == "text" and run.config["role"] == "method" and run.init["job_type"] == "trial"
+    assert run.config["data"]["name"] == cfg.data.name and run.config["params"] == record["params"]
     metrics = run.logged[0]
     assert metrics["samples"].columns == ["arm", "trial", "index", "draft", "sample"]
     assert metrics["samples"].data == [
@@ -72,6 +73,7 @@ def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
         failed.pop(key)
     logger.trial(failed, None, cfg)
     assert fake_wandb[-1].summary["error"] == "ValueError: boom" and "samples" not in fake_wandb[-1].logged[0]
+    assert fake_wandb[-1].exit_code == 1 and fake_wandb[-1].summary["state"] == "FAIL"
 
 
 def test_the_study_run_holds_every_models_training_curve(tmp_path, fake_wandb, smoke_runs):

@@ -211,6 +211,14 @@ def test_metric_names_and_attributes_are_in_the_study(trained):
                                   str(trained / "runs" / "smoke" / "optuna.journal"))))
     assert study.metric_names == ["hist_tv", "nfe"]
     assert study.user_attrs["arm"] == "warm_start[gmm4]" and study.user_attrs["primary_metric"] == "hist_tv"
+    # each trial: its values with their CIs, floors, costs and key, as the record has them
+    records = {r["trial"]: r for r in _search_records(trained / "runs" / "smoke") if r["arm"] == "warm_start[gmm4]"}
+    for trial in study.trials:
+        record, attrs = records[trial.number], trial.user_attrs
+        assert attrs["quality/hist_tv"] == record["quality"]["hist_tv"] == trial.values[0]
+        assert attrs["quality/hist_tv_ci"] == record["quality"]["hist_tv_ci"]
+        assert attrs["floor/hist_tv"] == record["reference_floor"]["hist_tv"]
+        assert attrs["cost/nfe"] == record["cost"]["nfe"] and attrs["config_hash"] == record["config_hash"]
 
 
 def test_wrong_credentials_or_no_server_stop_with_one_line_before_compute(workdir, pg_server, capsys):
