@@ -79,6 +79,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     """Validate everything, then run every arm; returns the report summary (None for workers)."""
     cfg, arms, models = _prepare(overrides, log)
     run_dir = run_dir_of(cfg)
+    logger = make_logger(cfg, run_dir, log, models)  # a bad WANDB_MODE stops here, before anything is written
     s = cfg.sweep  # the storage opens before compute: a bad URL or server stops here
     storage = make_storage(s.storage, run_dir, heartbeat_s=int(s.heartbeat_s), grace_s=int(s.grace_s),
                            max_retry=int(s.max_retry), log=log)
@@ -86,7 +87,6 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     store.check_compatible()
     if not worker:  # workers of one study may run on other hosts: their identity keeps them apart
         store.check_conditions(conditions(cfg))
-    logger = make_logger(cfg, run_dir, log, models)  # a bad WANDB_MODE stops here, before compute
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(secretless(cfg)))
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "

@@ -38,11 +38,11 @@ class WandbLogger:
         self.broken = False
         self.open: dict[tuple, object] = {}  # (arm, trial, confirm) -> the run begun for it
         os.environ.setdefault("WANDB_SILENT", "true")
-        Path(self.settings["dir"]).mkdir(parents=True, exist_ok=True)
 
     def _init(self, **kw):  # noqa: ANN003, ANN202
         import wandb
 
+        Path(self.settings["dir"]).mkdir(parents=True, exist_ok=True)
         return wandb.init(**self.settings, reinit="create_new", **kw)
 
     def _guard(self, fn, *args) -> None:  # noqa: ANN001

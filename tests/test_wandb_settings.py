@@ -100,3 +100,13 @@ def test_offline_runs_go_to_wandb_project_with_full_config_cis_and_floors(monkey
     assert {study[f"figures/{f}/_type"] for f in ("front_nfe", "front_wallclock", "learning_curves")} == {"image-file"}
     (model,) = {k.split("/")[1] for k in study if k.startswith("curves/")}  # its one trained refiner
     assert model.startswith("refiner-") and study[f"curves/{model}/train/loss_table/_type"] == "table-file"
+
+
+def test_a_bad_wandb_mode_stops_the_sweep_before_anything_is_written(monkeypatch, workdir, capsys):
+    from sweeps.cli import main
+
+    monkeypatch.setenv("WANDB_MODE", "loud")
+    assert main(["sweep", "experiment=smoke", "logger=wandb", "sweep.run_dir=out"]) == 2
+    assert capsys.readouterr().err.strip().splitlines()[-1] == \
+        "wsbench: error: WANDB_MODE='loud' is not allowed: one of offline, online, disabled"
+    assert not (workdir / "out").exists()
