@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.records import TRIALS_FILE, read_records, results_files  # noqa: F401 - re-exported
+from analysis.style import LEGACY_FAMILIES
 
 ROLES = ("baseline", "method", "drafter")
 
@@ -91,6 +92,13 @@ def _replicates(values: Any) -> np.ndarray | None:
     return np.array([_number(v) for v in values], dtype=float)
 
 
+def family_of(record: dict[str, Any]) -> str | None:
+    """The method family paper figures colour by; for records written before records had it,
+    the built-in method's family, else the method itself."""
+    method = record.get("method") or (record.get("params") or {}).get("method.name")
+    return record.get("family") or LEGACY_FAMILIES.get(method, method)
+
+
 def _flatten(record: dict[str, Any]) -> dict[str, Any]:
     params = record.get("params") or {}
     row: dict[str, Any] = {
@@ -99,6 +107,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "method": record.get("method") or params.get("method.name"),
         "track": str(record.get("track")),
         "role": record.get("role"),
+        "family": family_of(record),
         "knobs": tuple(record.get("knobs") or ()),
         "trial": record.get("trial"),
         "state": record.get("state"),

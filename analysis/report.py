@@ -161,7 +161,6 @@ def write_report(
             out / f"front_{axis}",
             floor_label=renderer.floor_label,
             secondary=renderer.front_panel(summary),
-            log_quality=renderer.log_quality,
         )
     files += plot_speedup_vs_t0(
         summary["speedup_vs_t0"], summary["baseline"], out / "speedup_vs_t0", named

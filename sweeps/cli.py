@@ -16,6 +16,7 @@ USAGE = """wsbench COMMAND [overrides...]
   worker [overrides]       join a study on a shared --storage: claim its trials beside other workers
   train [overrides]        train (or find in the cache) the models the config's arms need
   analyze RUN_DIR          write RUN_DIR/report/ from trials.jsonl
+  figures RUN [RUN ...]    paper figures of several studies side by side (--out DIR)
   list [plugin=FILE.py]    the registered tracks, methods, drafters and refiner families, with their knobs
 
 overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=value
@@ -30,6 +31,8 @@ COMMANDS = {  # name: (one line, what its positional arguments are)
     "worker": ("join a study on a shared --storage: claim its trials beside other workers", "Hydra overrides"),
     "train": ("train (or find in the cache) the models the config's arms need", "Hydra overrides"),
     "analyze": ("write RUN_DIR/report/ from trials.jsonl", "RUN_DIR"),
+    "figures": ("paper figures of several studies side by side: fronts on one cost axis, a LaTeX table, "
+                "sample grids", "RUN_DIR ..."),
     "list": ("the registered tracks, methods, drafters and refiner families, with their knobs",
              "plugin=FILE.py (optional)"),
 }
@@ -51,6 +54,12 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops")
             p.add_argument("--entropy-band", type=float, default=None,
                            help="text: nats either side of held-out entropy that count as matched (default 0.05)")
+            continue
+        if name == "figures":
+            p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="run folders holding trials.jsonl, one panel each")
+            p.add_argument("--out", default="figures", help="folder for the figures and table (default: figures)")
+            p.add_argument("--cost-axis", default="flops", help="flops | nfe | wallclock (default flops: one axis "
+                                                                "for every family)")
             continue
         p.add_argument("rest", nargs="*", metavar="OVERRIDE",
                        help=OVERRIDES_HELP if positional == "Hydra overrides" else positional)
@@ -87,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "analyze":
             return _analyze(args)
+        if args.command == "figures":
+            return _figures(args)
         if args.command == "list":
             from sweeps.listing import registered
 
@@ -151,6 +162,21 @@ def _analyze(args: argparse.Namespace) -> int:
         return 2
     print(format_summary_table(summary))
     print(f"report written to {run_dir / 'report'}")
+    return 0
+
+
+def _figures(args: argparse.Namespace) -> int:
+    from analysis.paper import write_figures
+
+    if not args.rest:
+        print("wsbench: error: figures takes one or more RUN_DIRs", file=sys.stderr)
+        return 2
+    try:
+        files = write_figures(args.rest, args.out, cost_axis=args.cost_axis)
+    except (FileNotFoundError, ValueError) as err:
+        print(f"wsbench: error: {err}", file=sys.stderr)
+        return 2
+    print(f"{len(files)} file(s) written to {args.out}: {', '.join(sorted(p.name for p in files))}")
     return 0
 
 

@@ -160,7 +160,7 @@ class SweepRunner:
     def _record(self, arm: Arm, number: int) -> dict:
         spec = METHODS.get(arm.cfg.method.name)
         return {"study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
-                "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "params": {},
+                "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "family": spec.family, "params": {},
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
                 "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
                 "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions(),

@@ -158,8 +158,9 @@ def test_text_summary_fronts_speedups_and_diversity(text_run, no_npy_for_text):
     assert "samples.md" in summary["files"]
     assert not any(f.startswith(("samples.png", "samples.pdf", "grids/")) for f in summary["files"])
     assert not (out / "samples.png").exists() and not (out / "grids").exists()
-    # Front figures carry the entropy panel under the gen PPL panel: 7 x 6.3 in at 150 dpi.
-    assert png_size(out / "front_nfe.png") == (1050, 945)
+    # Front figures carry the entropy panel under the gen PPL panel: 9 x 6.3 in at 150 dpi
+    # (the legend sits beside the axes).
+    assert png_size(out / "front_nfe.png") == (1350, 945)
     assert (out / "front_wallclock.pdf").read_bytes()[:4] == b"%PDF"
 
 

@@ -47,7 +47,6 @@ class Renderer:
     track = "generic"
     floor_label = "reference floor"  # the grey band under the front figures
     floor_row = "reference floor"  # the first row of the front table (with extra columns)
-    log_quality = False  # log-y fronts when the values span orders of magnitude
 
     def front_columns(self, summary: dict[str, Any]) -> list[str]:
         """Metrics shown as ``[CI]`` columns beside the front metric in the front table."""

@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.figures import colors_for, new_figure, save_figure, trial_title
+from analysis.figures import new_figure, save_figure, trial_title
+from analysis.style import colors_for
 from analysis.load import arm_order
 from analysis.picks import arm_picks
 from analysis.tracks import Context, Renderer, register

@@ -44,7 +44,6 @@ class TextRenderer(Renderer):
     track = "text"
     floor_label = "held-out text"
     floor_row = "reference floor (held-out text)"
-    log_quality = True
 
     def front_columns(self, summary: dict[str, Any]) -> list[str]:
         return table_diversity(summary.get("diversity_metrics") or [])

@@ -44,7 +44,7 @@ register_model("ar", spec=_spec, build=_build, train=_train, seed=lambda cfg: in
                effort=lambda cfg: transformer_effort(cfg.substrate.ar))
 
 
-@register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",),
+@register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",), family="autoregressive",
                  knobs=(Knob("temperature", float, 1.0, low=0.05,
                              help="divides the logits: below 1 trades entropy for likelihood"),))
 class Autoregressive(Method):

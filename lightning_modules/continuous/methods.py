@@ -44,7 +44,7 @@ class _Integrating(NetMethod):
         return out, counter.nfe(n)
 
 
-@register_method("noise_start", needs=("noise_model",), role="baseline", t0="zero", kinds=CONTINUOUS,
+@register_method("noise_start", needs=("noise_model",), role="baseline", t0="zero", kinds=CONTINUOUS, family="noise start",
                  knobs=SOLVER_KNOBS)
 class NoiseStart(_Integrating):
     """Baseline: integrate the noise-start model from t = 0 (x = e) to 1."""
@@ -59,7 +59,7 @@ class NoiseStart(_Integrating):
         return noise
 
 
-@register_method("warm_start", needs=("drafter", "refiner"), role="method", t0="knob", kinds=CONTINUOUS,
+@register_method("warm_start", needs=("drafter", "refiner"), role="method", t0="knob", kinds=CONTINUOUS, family="warm start",
                  knobs=(T0, *SOLVER_KNOBS))
 class WarmStart(_Integrating):
     """WS-FM: a drafter's draft sets the state at t0; a refiner integrates from t0 to 1."""
@@ -76,7 +76,7 @@ class WarmStart(_Integrating):
         return warm_start_state(drafts, noise.to(drafts), self.t0, self.start)
 
 
-@register_method("sdedit", needs=("drafter", "noise_model"), role="method", t0="knob", kinds=CONTINUOUS,
+@register_method("sdedit", needs=("drafter", "noise_model"), role="method", t0="knob", kinds=CONTINUOUS, family="SDEdit",
                  knobs=(T0, *SOLVER_KNOBS))
 class SDEdit(WarmStart):
     """Training-free warm start: noise the draft to t0, integrate the noise-start model."""
@@ -91,7 +91,7 @@ class SDEdit(WarmStart):
 
 
 
-@register_method("drafter_only", needs=("drafter",), role="drafter", t0="one", kinds=KINDS)
+@register_method("drafter_only", needs=("drafter",), role="drafter", t0="one", kinds=KINDS, family="drafter alone")
 class DrafterOnly(Method):
     """The drafter alone: t0 = 1, zero refiner evaluations."""
 

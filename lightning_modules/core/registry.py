@@ -171,6 +171,7 @@ class MethodSpec:
     t0: str
     kinds: tuple[str, ...]
     source: str = ""
+    family: str = ""  # what paper figures colour it by (one colour and marker per family)
 
     def knob(self, name: str) -> Knob | None:
         return next((k for k in self.knobs if k.name == name), None)
@@ -201,9 +202,10 @@ def build_method(name: str, models: dict, knobs: dict) -> Any:
 
 
 def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kinds: Iterable[str],
-                    knobs: Iterable[Knob] = (), factory: Callable | None = None) -> Callable:
+                    knobs: Iterable[Knob] = (), factory: Callable | None = None, family: str | None = None) -> Callable:
     """Decorator for a Method class (built as `cls.from_knobs(models, knobs)`) or a factory
-    function `fn(models, knobs) -> Method`."""
+    function `fn(models, knobs) -> Method`. `family` (default: the name) groups methods of one
+    idea across tracks (warm_start and ws_dfm are both "warm start") for paper figures."""
     if role not in ROLES:
         raise ValueError(f"role={role!r}: one of {', '.join(ROLES)}")
     if t0 not in T0_SEMANTICS:
@@ -218,7 +220,7 @@ def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kind
     def wrap(obj: Any) -> Any:
         make = factory or (obj.from_knobs if isinstance(obj, type) else obj)
         METHODS.add(name, MethodSpec(name, make, tuple(needs), knobs, role, t0, kinds,
-                                     getattr(obj, "__module__", "")))
+                                     getattr(obj, "__module__", ""), family or name))
         return obj
 
     return wrap

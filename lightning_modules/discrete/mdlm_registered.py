@@ -49,7 +49,7 @@ register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: 
                effort=lambda cfg: transformer_effort(cfg.substrate.mdlm))
 
 
-@register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",),
+@register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",), family="masked diffusion",
                  knobs=(replace(STEPS, default=64, help="ancestral steps from all [MASK]; a step in which a "
                                 "sample's tokens did not change costs it no call"),))
 class MDLMMethod(Method):

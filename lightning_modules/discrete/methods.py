@@ -53,7 +53,7 @@ class _Discrete(NetMethod):
         return out, counter.nfe(n)
 
 
-@register_method("masked_dfm", needs=("noise_model",), role="baseline", t0="zero", kinds=("tokens",),
+@register_method("masked_dfm", needs=("noise_model",), role="baseline", t0="zero", kinds=("tokens",), family="noise start",
                  knobs=(replace(STEPS, default=16), Knob("solver", str, "ancestral", choices=DISCRETE_SAMPLERS,
                                     help="identical here: an unmasked token is carried over")))
 class MaskedDFM(_Discrete):
@@ -77,7 +77,7 @@ class MaskedDFM(_Discrete):
         return torch.full((n, self.seq_len), self.mask_id, dtype=torch.long, device=self.device)
 
 
-@register_method("ws_dfm", needs=("drafter", "refiner"), role="method", t0="knob", kinds=("tokens",),
+@register_method("ws_dfm", needs=("drafter", "refiner"), role="method", t0="knob", kinds=("tokens",), family="warm start",
                  knobs=(T0, STEPS, SAMPLER, GATE))
 class WarmStartDFM(_Discrete):
     """WS-DFM: the draft (with `noised`, each token masked with probability 1 - t0) is the
