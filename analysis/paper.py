@@ -22,7 +22,14 @@ import pandas as pd
 from analysis.figures import log_scale_wanted, new_figure, save_figure
 from analysis.fronts import arm_fronts
 from analysis.labels import short_label
-from analysis.load import COST_AXES, COST_AXIS_LABELS, arm_order, complete_trials, default_metric, load_trials
+from analysis.load import (
+    COST_AXES,
+    COST_AXIS_LABELS,
+    arm_order,
+    complete_trials,
+    default_metric,
+    load_trials,
+)
 from analysis.style import LINESTYLES, family_styles
 from analysis.summary import build_summary
 from analysis.tables import fmt_number, fmt_quality, latex_escape, markdown_table

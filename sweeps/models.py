@@ -12,11 +12,11 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules import shipped
 from lightning_modules.core.checkpoints import checkpointing
 from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.device import training_on
 from lightning_modules.core.progress import labelled
-from lightning_modules import shipped
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
 from sweeps import host_load
 from sweeps.cache import ArtifactCache

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from analysis.figures import new_figure, save_figure, trial_title
-from analysis.style import colors_for
 from analysis.load import arm_order
 from analysis.picks import arm_picks
+from analysis.style import colors_for
 from analysis.tracks import Context, Renderer, register
 
 MAX_SCATTER_POINTS = 2000  # enough to see the shape; keeps PDFs small

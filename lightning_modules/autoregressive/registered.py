@@ -12,7 +12,12 @@ from lightning_modules.autoregressive.module import ARModule, bits_per_char
 from lightning_modules.autoregressive.sampler import sample_cached
 from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
-from lightning_modules.core.registry import Knob, register_method, register_model, transformer_effort
+from lightning_modules.core.registry import (
+    Knob,
+    register_method,
+    register_model,
+    transformer_effort,
+)
 from lightning_modules.core.roles import section
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
