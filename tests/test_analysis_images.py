@@ -73,7 +73,8 @@ def test_image_report_grids_features_and_notes(run):
         abs(png_size(out / f"grids/{safe_name(IND)}.png")[1] - (ROW_IN * (1 + n_front) + 0.3) * 150)
         <= 1
     )
-    assert grids | {"samples.png", "samples.pdf", "summary.json"} <= set(summary["files"])
+    assert grids | {"samples.png", "samples.pdf", "sample_grids.png", "sample_grids.pdf",
+                    "summary.json"} <= set(summary["files"])
     assert json.loads((out / "summary.json").read_text()) == summary
 
     # Summary: which FID this is.

@@ -128,3 +128,24 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
     assert main(["figures", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("wsbench: error:")
     assert not (tmp_path / "o").exists()
+
+
+def test_image_grids_show_each_arms_best_samples_and_a_warm_starts_drafts(runs):
+    from analysis.paper_samples import GRID, samples_figure
+    from analysis.picks import best_by_arm
+
+    study = load_study(runs[1], "flops")
+    picks = best_by_arm(study.trials, study.metric)
+    fig = samples_figure(study)
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    titles = [ax.get_title() for ax in shown]
+    expected = []
+    for arm, row in picks.items():
+        if isinstance(row.get("drafts_path"), str) and not row["drafter_alone"]:
+            expected.append(f"{arm}\ndrafts")
+        expected.append(f"{arm}\n")
+    assert len(titles) == len(expected) and all(t.startswith(e) for t, e in zip(titles, expected, strict=True))
+    saved = np.load(runs[1] / picks[next(iter(picks))]["samples_path"])
+    side = GRID * (saved.shape[2] + 1) - 1
+    assert shown[0].get_images()[0].get_array().shape[:2] == (side, side)
+    assert samples_figure(load_study(runs[2], "flops")) is None  # text: no image grids

@@ -156,7 +156,12 @@ class ImagesRenderer(Renderer):
     floor_label = "reference floor (noise)"
 
     def samples(self, ctx: Context) -> list[Path]:
-        return plot_image_samples(ctx) + plot_arm_grids(ctx, ctx.out / "grids")
+        from analysis.paper import Study
+        from analysis.paper_samples import samples_figure
+
+        files = plot_image_samples(ctx) + plot_arm_grids(ctx, ctx.out / "grids")
+        grids = samples_figure(Study(ctx.run_dir, ctx.trials, ctx.summary))  # the paper's layout
+        return files + (save_figure(grids, ctx.out / "sample_grids") if grids is not None else [])
 
 
 register(ImagesRenderer())
