@@ -62,6 +62,8 @@ class Study:
 def load_study(run_dir: str | Path, cost_axis: str) -> Study:
     """A run folder's trials and summary on ``cost_axis`` (its primary metric)."""
     trials = load_trials(run_dir)
+    if complete_trials(trials).empty:
+        raise ValueError(f"{run_dir}: no COMPLETE trial to draw (all {len(trials)} trial(s) failed)")
     return Study(Path(run_dir), trials, build_summary(trials, default_metric(trials), cost_axis))
 
 
@@ -94,9 +96,14 @@ def fronts_figure(studies: list[Study], cost_axis: str):  # noqa: ANN201
     styles = family_styles(families)
     fig = new_figure(WIDTH_IN, PANEL_HEIGHT_IN * rows + 0.25 + 0.12 * len(set(families)))
     axes = np.atleast_1d(fig.subplots(rows, columns, squeeze=False)).ravel()
-    handles: dict[str, Any] = {}
+    from matplotlib.lines import Line2D
+
+    # the families first (colour and marker), then each arm (its family's style, its line style)
+    handles: dict[str, Any] = {family: Line2D([], [], color=c, marker=m, ls="none", ms=5)
+                               for family, (c, m) in styles.items()}
     for ax, study in zip(axes, studies, strict=False):
-        handles.update(_panel(ax, study, cost_axis, styles))
+        for label, handle in _panel(ax, study, cost_axis, styles).items():
+            handles.setdefault(label, handle)
     for ax in axes[len(studies):]:
         ax.set_visible(False)
     widest = max((len(label) for label in handles), default=1)  # ~0.045 in per character at 6.5 pt
@@ -143,12 +150,13 @@ def _panel(ax, study: Study, cost_axis: str, styles: dict) -> dict[str, Any]:  #
         low, high = min(drawn), max(drawn)
         pad = 0.08 * (high - low or abs(high) or 1.0)
         ax.set_ylim(low - pad, high + pad)  # zoomed to the values, not from 0
-    if (done[cost_axis] > 0).any():
+    costs = done[cost_axis].to_numpy(dtype=float)
+    if log_scale_wanted(costs[costs > 0]):
         ax.set_xscale("log")
     ax.set_title(f"{study.name} ({study.summary.get('track')})", fontsize=8)
     ax.set_ylabel(f"{short_label(metric, study.summary.get('metric_info') or {})} (lower is better)", fontsize=7)
     ax.set_xlabel(COST_AXIS_LABELS.get(cost_axis, cost_axis), fontsize=7)
-    ax.tick_params(labelsize=6)
+    ax.tick_params(which="both", labelsize=6)
     return handles
 
 
@@ -164,7 +172,9 @@ def paper_table_rows(studies: list[Study], cost_axis: str) -> list[tuple[str, li
         cost_of = _cost_at_best(study, cost_axis)
         rows = []
         for arm, best in (s.get("best_quality") or {}).items():
-            best = best or {}
+            if not best:  # every trial of the arm failed
+                rows.append([arm, families.get(arm, "—"), "failed", "—", "—"])
+                continue
             up = "baseline" if arm == primary else (speed.get(arm) or {}).get("display", "—")
             rows.append([arm, families.get(arm, "—"), fmt_quality(best.get("value"), best.get("lo"), best.get("hi")),
                          fmt_number(cost_of.get(arm)), up])

@@ -17,6 +17,7 @@ never counted as a search trial.
 from __future__ import annotations
 
 import contextlib
+import json
 import datetime as dt
 import math
 import os
@@ -220,7 +221,8 @@ class SweepRunner:
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))
             previous = self.store.find(arm.name, chash)
             if previous is not None:  # already finished (TPE proposed it again, or a retry of a trial
-                self._tell(study, trial.number, previous)  # whose worker died after writing its record)
+                _user_attrs(trial, previous)  # whose worker died after writing its record)
+                self._tell(study, trial.number, previous)
                 progress.skipped(previous)
                 return
             self.logger.begin(record, cfg)  # W&B shows the trial running, with its whole config
@@ -264,19 +266,18 @@ class SweepRunner:
 
 
 def _user_attrs(trial: optuna.Trial, record: dict) -> None:
-    """What optuna-dashboard shows beside a trial's objectives: every quality value with its
-    CI, the floors, the scalar costs, the record's key and, for a failure, its reason."""
-    attrs = {"arm": record["arm"], "config_hash": record.get("config_hash"), "seconds": record.get("seconds")}
-    attrs.update({f"quality/{k}": v for k, v in (record.get("quality") or {}).items()})
-    attrs.update({f"floor/{k}": v for k, v in (record.get("reference_floor") or {}).items()})
-    attrs.update({f"cost/{k}": v for k, v in (record.get("cost") or {}).items() if isinstance(v, (int, float, str))})
-    if record.get("error"):
-        attrs["error"] = record["error"]
+    """What optuna-dashboard shows beside a trial's objectives: the same flat values as the W&B
+    run's summary (quality/<m> with _ci_low/_ci_high, floor/<m>, cost/..., state, seconds,
+    error) plus the arm and config hash; numpy scalars made plain, as trials.jsonl has them."""
+    from sweeps.results import _plain
+    from sweeps.wandb_log import trial_summary
+
+    attrs = {"arm": record["arm"], "config_hash": record.get("config_hash"), **trial_summary(record)}
+    attrs = json.loads(json.dumps({k: v for k, v in attrs.items() if v is not None}, default=_plain))
     try:
         for key, value in attrs.items():
-            if value is not None:
-                trial.set_user_attr(key, value)
-    except (ValueError, optuna.exceptions.UpdateFinishedTrialError):  # failed under us: _tell says so
+            trial.set_user_attr(key, value)
+    except (ValueError, TypeError, optuna.exceptions.UpdateFinishedTrialError):  # failed under us: _tell says so
         pass
 
 

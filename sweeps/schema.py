@@ -101,7 +101,7 @@ class WandbLoggerConf:
     # null: the WANDB_* variable, else wsbench's default (sweeps/wandb_settings.py)
     project: str | None = None
     entity: str | None = None
-    mode: str | None = _choice("offline", "online", "disabled", default=None)
+    mode: str | None = _choice("offline", "online", "disabled", "shared", "dryrun", "run", default=None)
     dir: str | None = None
     group: str | None = None
     tags: list[str] = field(default_factory=list)

@@ -97,9 +97,12 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     first = arms[0].cfg
     track_of(first).save_reference(run_dir, first, models, evaluator.reference(first), int(cfg.eval.save_samples))
     runner = SweepRunner(cfg, arms, run_dir, storage, evaluator, logger, worker=worker, log=log)
-    runner.run()
-    if cfg.sweep.confirm and not worker:  # workers share the search; the owner confirms once
-        confirm_picks(runner, log)
+    try:
+        runner.run()
+        if cfg.sweep.confirm and not worker:  # workers share the search; the owner confirms once
+            confirm_picks(runner, log)
+    finally:
+        logger.close()  # a trial interrupted mid-way: its W&B run ends as failed, not left open
     if not report:
         return None
     records = TrialStore(run_dir).records()

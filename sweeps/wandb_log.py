@@ -16,11 +16,14 @@ from omegaconf import DictConfig, OmegaConf
 from sweeps.wandb_settings import wandb_settings
 
 # report figures the study run shows as images (those the report wrote)
-STUDY_FIGURES = ("front_nfe", "front_wallclock", "speedup_vs_t0", "learning_curves")
+STUDY_FIGURES = ("front_nfe", "front_wallclock", "speedup_vs_t0", "learning_curves", "sample_grids")
 
 
 class NullLogger:
     def begin(self, record: dict, cfg: DictConfig | None = None) -> None:
+        pass
+
+    def close(self) -> None:
         pass
 
     def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
@@ -38,6 +41,17 @@ class WandbLogger:
         self.broken = False
         self.open: dict[tuple, object] = {}  # (arm, trial, confirm) -> the run begun for it
         os.environ.setdefault("WANDB_SILENT", "true")
+        if os.environ.pop("WANDB_RUN_ID", None):  # one id for every trial's run would merge them all
+            log("warning: WANDB_RUN_ID is ignored: a sweep writes one W&B run per trial")
+
+    def close(self) -> None:
+        """Finish the runs of trials that never finished (Ctrl-C, a lost storage) as failed."""
+        while self.open:
+            _, run = self.open.popitem()
+            try:
+                run.finish(exit_code=1)
+            except Exception:  # noqa: BLE001 - W&B may already be shutting down
+                pass
 
     def _init(self, **kw):  # noqa: ANN003, ANN202
         import wandb

@@ -17,7 +17,8 @@ from pathlib import Path
 
 from sweeps.errors import ConfigError
 
-MODES = ("offline", "online", "disabled")
+MODES = ("offline", "online", "disabled", "shared", "dryrun", "run")  # what wandb 0.31 accepts
+ALIASES = {"dryrun": "offline", "run": "online"}  # W&B's older names
 # logger key -> the W&B variable it falls back to
 VARIABLES = {"mode": "WANDB_MODE", "project": "WANDB_PROJECT", "entity": "WANDB_ENTITY",
              "dir": "WANDB_DIR", "group": "WANDB_RUN_GROUP"}
@@ -36,6 +37,7 @@ def wandb_settings(logger, run_dir: Path, study: str, environ: Mapping[str, str]
     if out["mode"] is not None and out["mode"] not in MODES:
         where = "logger.mode" if logger.get("mode") else "WANDB_MODE"
         raise ConfigError(where, out["mode"], f"one of {', '.join(MODES)}")
+    out["mode"] = ALIASES.get(out["mode"], out["mode"])
     if out["mode"] == "disabled":
         return None
     out["mode"] = out["mode"] or "offline"

@@ -53,12 +53,22 @@ def smoke_runs(tmp_path_factory):
     return runs
 
 
+class FakeConfig(dict):
+    """`run.config`: `update` changes a key that is already set only with allow_val_change."""
+
+    def update(self, values, allow_val_change=False):
+        changed = [k for k, v in values.items() if k in self and self[k] != v]
+        if changed and not allow_val_change:
+            raise ValueError(f"config keys changed without allow_val_change: {changed}")
+        super().update(values)
+
+
 class FakeRun:
     """What `wandb.init` returns in tests: records what is logged, starts nothing."""
 
     def __init__(self, **kwargs):
         self.init, self.logged, self.summary, self.finished = kwargs, [], {}, False
-        self.config, self.exit_code = dict(kwargs.get("config") or {}), None
+        self.config, self.exit_code = FakeConfig(kwargs.get("config") or {}), None
 
     def log(self, metrics):
         self.logged.append(metrics)

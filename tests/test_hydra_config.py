@@ -130,7 +130,7 @@ def test_swept_mappings_are_replaced_whole_and_keep_dotted_keys():
         ("sweep.sampler=cmaes", "sweep.sampler='cmaes' is not allowed: one of grid, tpe, nsga2"),
         ("sweep.cost_axis=energy", "sweep.cost_axis='energy' is not allowed: one of nfe, wallclock, flops"),
         ("device=tpu", "device='tpu' is not allowed: one of cpu, cuda, auto"),
-        ("logger.mode=loud", "logger.mode='loud' is not allowed: one of offline, online, disabled"),
+        ("logger.mode=loud", "logger.mode='loud' is not allowed: one of offline, online, disabled, shared, dryrun, run"),
         ("train_workers=0", "train_workers=0 is not allowed: auto or an integer >= 1"),
         ("method=nonexistent", "method='nonexistent' is not allowed: one of autoregressive, drafter_only, masked_dfm, mdlm,"),
         ("experiment=nope", "experiment='nope' is not allowed: one of digits, quickstart,"),

@@ -76,6 +76,10 @@ def test_three_axes_legend_outside_one_style_per_family(runs):
     colors = [next(iter(c)) for c in seen.values()]
     assert len(set(colors)) == len(colors)  # and no two families share one
     assert all(next(iter(seen[f])) == FAMILY_STYLES[f][0] for f in families if f in FAMILY_STYLES)
+    # the legend names each family (its colour and marker), then the arms
+    labels = [t.get_text() for t in legend.get_texts()]
+    assert labels[: len(families)] == list(dict.fromkeys(f for s in studies for f in s.families().values()))
+    assert {a for s in studies for a in s.families()} <= set(labels)
 
 
 def test_a_panel_is_log_scaled_exactly_where_its_values_span_more_than_10x(runs):
@@ -86,7 +90,8 @@ def test_a_panel_is_log_scaled_exactly_where_its_values_span_more_than_10x(runs)
                   for v in front[f"q.{study.metric}"]]
         values.append(complete_trials(study.trials)[f"floor.{study.metric}"].median())
         assert ax.get_yscale() == ("log" if log_scale_wanted(np.array(values)) else "linear"), study.name
-        assert ax.get_xscale() == "log"
+        costs = complete_trials(study.trials)["flops"].to_numpy(dtype=float)
+        assert ax.get_xscale() == ("log" if log_scale_wanted(costs[costs > 0]) else "linear"), study.name
 
 
 def test_log_scale_rule():
@@ -149,3 +154,21 @@ def test_image_grids_show_each_arms_best_samples_and_a_warm_starts_drafts(runs):
     side = GRID * (saved.shape[2] + 1) - 1
     assert shown[0].get_images()[0].get_array().shape[:2] == (side, side)
     assert samples_figure(load_study(runs[2], "flops")) is None  # text: no image grids
+
+
+def test_a_run_whose_trials_all_failed_is_one_line(runs, tmp_path, capsys):
+    import json
+
+    from analysis import load_trials
+    from sweeps.cli import main
+
+    failed = copy_run(runs[0], tmp_path / "failed")
+    records = [json.loads(line) for line in (failed / "trials.jsonl").read_text().splitlines()]
+    for r in records:  # as the runner writes a failure: state and error, no values
+        r.update(state="FAIL", error="RuntimeError: boom")
+        for key in ("quality", "quality_boot", "reference_floor", "cost", "samples_path", "drafts_path"):
+            r.pop(key, None)
+    (failed / "trials.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    assert main(["figures", str(runs[1]), str(failed), "--out", str(tmp_path / "o")]) == 2
+    assert capsys.readouterr().err.strip() == \
+        f"wsbench: error: {failed}: no COMPLETE trial to draw (all {len(load_trials(failed))} trial(s) failed)"

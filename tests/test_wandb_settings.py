@@ -45,8 +45,12 @@ def test_disabled_from_either_side_and_logger_none_switch_it_off(tmp_path):
 
 
 def test_a_bad_mode_is_one_line_naming_its_source(tmp_path):
-    with pytest.raises(ConfigError, match=r"^WANDB_MODE='loud' is not allowed: one of offline, online, disabled$"):
+    with pytest.raises(ConfigError, match=r"^WANDB_MODE='loud' is not allowed: one of offline, online, disabled, "
+                                          r"shared, dryrun, run$"):
         wandb_settings(_logger(), tmp_path, "s", environ={"WANDB_MODE": "loud"})
+    # W&B's older names still work
+    assert wandb_settings(_logger(), tmp_path, "s", environ={"WANDB_MODE": "dryrun"})["mode"] == "offline"
+    assert wandb_settings(_logger(), tmp_path, "s", environ={"WANDB_MODE": "run"})["mode"] == "online"
 
 
 SWEEP = ["experiment=smoke", "logger=wandb", "sweep.study=wb",
@@ -57,7 +61,8 @@ SWEEP = ["experiment=smoke", "logger=wandb", "sweep.study=wb",
 def _sweep(monkeypatch, tmp_path, **env):
     from sweeps.study import run_study
 
-    for var in ("WANDB_DIR", "WANDB_MODE", "WANDB_PROJECT"):
+    for var in ("WANDB_DIR", "WANDB_MODE", "WANDB_PROJECT", "WANDB_ENTITY", "WANDB_RUN_GROUP", "WANDB_TAGS",
+                "WANDB_RUN_ID"):
         monkeypatch.delenv(var, raising=False)
     for var, value in env.items():
         monkeypatch.setenv(var, value)
@@ -108,5 +113,5 @@ def test_a_bad_wandb_mode_stops_the_sweep_before_anything_is_written(monkeypatch
     monkeypatch.setenv("WANDB_MODE", "loud")
     assert main(["sweep", "experiment=smoke", "logger=wandb", "sweep.run_dir=out"]) == 2
     assert capsys.readouterr().err.strip().splitlines()[-1] == \
-        "wsbench: error: WANDB_MODE='loud' is not allowed: one of offline, online, disabled"
+        "wsbench: error: WANDB_MODE='loud' is not allowed: one of offline, online, disabled, shared, dryrun, run"
     assert not (workdir / "out").exists()

@@ -216,9 +216,10 @@ def test_metric_names_and_attributes_are_in_the_study(trained):
     for trial in study.trials:
         record, attrs = records[trial.number], trial.user_attrs
         assert attrs["quality/hist_tv"] == record["quality"]["hist_tv"] == trial.values[0]
-        assert attrs["quality/hist_tv_ci"] == record["quality"]["hist_tv_ci"]
+        assert [attrs["quality/hist_tv_ci_low"], attrs["quality/hist_tv_ci_high"]] == record["quality"]["hist_tv_ci"]
         assert attrs["floor/hist_tv"] == record["reference_floor"]["hist_tv"]
         assert attrs["cost/nfe"] == record["cost"]["nfe"] and attrs["config_hash"] == record["config_hash"]
+        assert attrs["cost/load/concurrent"] == record["cost"]["load"]["concurrent"]  # nested costs flattened
 
 
 def test_wrong_credentials_or_no_server_stop_with_one_line_before_compute(workdir, pg_server, capsys):

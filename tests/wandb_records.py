@@ -48,7 +48,8 @@ def offline_run(run_folder: Path) -> dict:
         if kind == "run":
             run = record.run
             out.update(project=run.project, name=run.display_name, job_type=run.job_type,
-                       tags=list(run.tags), group=run.run_group)
+                       tags=list(run.tags), group=run.run_group,
+                       start=run.start_time.seconds + run.start_time.nanos / 1e9)
             out["config"].update({u.key: json.loads(u.value_json) for u in run.config.update})
         elif kind == "config":
             out["config"].update({u.key: json.loads(u.value_json) for u in record.config.update})
@@ -62,5 +63,6 @@ def offline_run(run_folder: Path) -> dict:
 
 
 def offline_runs(wandb_dir: Path) -> list[dict]:
-    """Every offline run under a W&B dir (WANDB_DIR/wandb/offline-run-*), oldest first."""
-    return [offline_run(folder) for folder in sorted(Path(wandb_dir).glob("wandb/offline-run-*"))]
+    """Every offline run under a W&B dir (WANDB_DIR/wandb/offline-run-*), in start order."""
+    runs = [offline_run(folder) for folder in Path(wandb_dir).glob("wandb/offline-run-*")]
+    return sorted(runs, key=lambda r: r["start"])
