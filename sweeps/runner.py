@@ -17,8 +17,8 @@ never counted as a search trial.
 from __future__ import annotations
 
 import contextlib
-import json
 import datetime as dt
+import json
 import math
 import os
 import socket
