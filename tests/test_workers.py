@@ -34,10 +34,18 @@ def trained(workdir):
     return workdir
 
 
-@pytest.fixture(params=["journal", "postgres"])
+@pytest.fixture()
 def storage(request):
-    """None: the journal file in the run folder; else a fresh PostgreSQL database."""
+    """None: the journal file in the run folder; else a fresh PostgreSQL database. Each test
+    names its storages (`_storages`): the default suite runs each multi-process test on one,
+    alternating, and `make test-slow` on the other too (the suite stays under 10 minutes)."""
     return request.getfixturevalue("pg_url") if request.param == "postgres" else None
+
+
+def _storages(default: str):  # noqa: ANN202
+    other = "postgres" if default == "journal" else "journal"
+    return pytest.mark.parametrize("storage", [default, pytest.param(other, marks=pytest.mark.slow)],
+                                   indirect=True)
 
 
 def _search_records(run_dir: Path) -> list[dict]:
@@ -66,6 +74,7 @@ def _grid_done_once(run_dir: Path, storage: str | None) -> list[dict]:
     return recs
 
 
+@_storages("journal")
 def test_two_workers_started_together_run_every_grid_point_once(trained, storage):
     procs = [subprocess.Popen(_cli("worker", SLOW, storage), cwd=trained, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
@@ -125,6 +134,7 @@ def _wait_for_running(storage: str | None, run_dir: Path, pid: int, deadline: fl
     raise AssertionError(f"process {pid} never ran a trial")
 
 
+@_storages("postgres")
 def test_a_worker_killed_mid_trial_is_retried_by_the_other_and_nothing_is_lost(trained, storage):
     run_dir = trained / "runs" / "smoke"
     victim = subprocess.Popen(_cli("worker", SLOW, storage), cwd=trained, stdout=subprocess.DEVNULL,
@@ -141,6 +151,7 @@ def test_a_worker_killed_mid_trial_is_retried_by_the_other_and_nothing_is_lost(t
     assert len(retried) == 1 and retried[0]["worker"]["pid"] == survivor.pid  # the killed trial, once
 
 
+@_storages("journal")
 def test_a_sweep_started_while_a_worker_is_mid_trial_leaves_that_trial_alone(trained, storage):
     """The worker is paused (SIGSTOP) inside its trial while the sweep starts: the sweep runs the
     other points, waits for the live worker's trial instead of failing it, and finishes once
