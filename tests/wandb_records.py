@@ -52,7 +52,8 @@ def offline_run(run_folder: Path) -> dict:
                        start=run.start_time.seconds + run.start_time.nanos / 1e9)
             out["config"].update({u.key: json.loads(u.value_json) for u in run.config.update})
         elif kind == "config":
-            out["config"].update({u.key: json.loads(u.value_json) for u in record.config.update})
+            out["config"].update({u.key or "/".join(u.nested_key): json.loads(u.value_json)
+                                  for u in record.config.update})
         elif kind == "summary":
             for u in record.summary.update:
                 key = u.key or "/".join(u.nested_key)
