@@ -58,6 +58,7 @@ class TextLMConf:
     batch_size: int = MISSING
     lr: float = MISSING
     seed: int = MISSING
+    dropout: float = 0.0
     hub: str | None = None
 
 

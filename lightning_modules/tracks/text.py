@@ -67,6 +67,8 @@ class TextTrack(Track):
         if lm.width % lm.heads:
             raise ConfigError("eval.text_lm.width", lm.width, f"a multiple of eval.text_lm.heads={lm.heads}")
         Knob("lr", float, low=0.0).check("eval.text_lm.lr", lm.lr)
+        if not 0.0 <= float(lm.get("dropout") or 0.0) < 1.0:
+            raise ConfigError("eval.text_lm.dropout", lm.dropout, "a probability in [0, 1)")
         if lm.hub and importlib.util.find_spec("transformers") is None:
             raise ConfigError("eval.text_lm.hub", lm.hub, "null here: the hub evaluator needs `pip install "
                               "transformers` and a network on first use")
@@ -202,7 +204,9 @@ def text_rows(record: dict, texts: list, drafts: list | None, limit: int = MAX_T
 
 def _lm_spec(cfg: DictConfig) -> dict:
     lm = OmegaConf.to_container(cfg.eval.text_lm, resolve=True)
-    return {"data": section(cfg, "data"), "text_lm": {k: v for k, v in lm.items() if k != "hub"}}
+    # dropout 0 stays out of the spec: evaluators trained before the option keep their keys
+    lm = {k: v for k, v in lm.items() if k != "hub" and not (k == "dropout" and not v)}
+    return {"data": section(cfg, "data"), "text_lm": lm}
 
 
 def _lm_build(cfg: DictConfig, dm: TextDataModule) -> torch.nn.Module:
@@ -219,7 +223,7 @@ def _lm_train(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule, get: 
     e = cfg.eval.text_lm
     net, info = train_evaluator_lm(dm.train, dm.val, vocab_size=dm.vocab_size, seq_len=dm.seq_len, width=e.width,
                                    depth=e.depth, heads=e.heads, steps=e.steps, batch_size=e.batch_size, lr=e.lr,
-                                   seed=e.seed)
+                                   seed=e.seed, dropout=float(e.get("dropout") or 0.0))
     model.load_state_dict(net.state_dict())
     return info
 
