@@ -38,6 +38,16 @@ def save_figure(fig: Figure, stem: Path) -> list[Path]:
     return paths
 
 
+def show_image(ax, image: np.ndarray) -> None:  # noqa: ANN001
+    """Draw an [H, W, C] image in [0, 1] on ``ax``: grey scale for one channel, pixels unsmoothed."""
+    if image.shape[2] == 1:
+        ax.imshow(image[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
+    else:
+        ax.imshow(image, interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
 def log_scale_wanted(values: np.ndarray) -> bool:
     """A log axis where the finite values are all positive and span more than 10x, so the
     differences that matter are not squeezed against a 1-NFE baseline's far-off value."""

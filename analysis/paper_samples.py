@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from analysis.figures import new_figure
+from analysis.figures import new_figure, show_image
 from analysis.labels import short_label
 from analysis.picks import best_by_arm
 from analysis.style import family_styles
@@ -68,13 +68,7 @@ def samples_figure(study):  # noqa: ANN001, ANN201
     fig = new_figure(WIDTH_IN, rows * (WIDTH_IN / columns) * 1.12)
     axes = fig.subplots(rows, columns, squeeze=False).ravel()
     for ax, (arm, kind, images, row) in zip(axes, panels, strict=False):
-        square = grid_image(images)
-        if square.shape[2] == 1:
-            ax.imshow(square[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        else:
-            ax.imshow(square, interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
+        show_image(ax, grid_image(images))
         color = styles[families[arm]][0]
         for spine in ax.spines.values():
             spine.set_edgecolor(color)

@@ -35,6 +35,7 @@ def _records(run_dir: Path) -> list[dict]:
         (["data.name=text"], "data.root"),
         (["data.name=moons"], "data.name"),
         (["data.seq_len=1"], "data.seq_len"),
+        (["eval.text_lm.dropout=1.0"], "eval.text_lm.dropout"),
     ],
 )
 def test_text_config_mismatches_are_config_errors(override, key):
@@ -42,6 +43,17 @@ def test_text_config_mismatches_are_config_errors(override, key):
         build_arms(["data=shakespeare", "refiner=dfm", "drafter=ngram", "method=ws_dfm", "eval.metrics=[gen_ppl]",
                     "eval.primary_metric=gen_ppl", *override])
     assert err.value.key == key
+
+
+def test_evaluator_dropout_is_in_its_key_only_when_used():
+    from sweeps.cache import ArtifactCache
+    from sweeps.models import ModelStore
+
+    store = ModelStore(ArtifactCache(None), log=lambda *_: None)
+    key = {d: store.key("text_lm", build_arms(SMOKE + [f"eval.text_lm.dropout={d}"])[1][0].cfg) for d in (0.0, 0.1)}
+    assert key[0.0] != key[0.1]
+    # dropout 0 is the evaluator as it was before the option: the key pinned in test_compat
+    assert key[0.0] == "text_lm-e0acb575fe672cf1"
 
 
 def test_hub_evaluator_without_transformers_stops_before_compute():

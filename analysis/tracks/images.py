@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from analysis.figures import new_figure, save_figure, trial_title
+from analysis.figures import new_figure, save_figure, show_image, trial_title
 from analysis.fronts import arm_fronts
 from analysis.load import safe_name
 from analysis.picks import arm_picks, budget_picks
@@ -58,11 +58,7 @@ def _image_row(ax, images: np.ndarray | None, label: str, title: str | None = No
         for spine in ax.spines.values():
             spine.set_visible(False)
     else:
-        strip = _montage(images)
-        if strip.shape[2] == 1:
-            ax.imshow(strip[..., 0], cmap="gray", vmin=0.0, vmax=1.0, interpolation="nearest")
-        else:
-            ax.imshow(strip, interpolation="nearest")
+        show_image(ax, _montage(images))
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_ylabel(label, fontsize=7)
