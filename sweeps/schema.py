@@ -126,6 +126,7 @@ class TextModelConf:
     ema_decay: float = 0.999  # MDLM only: sampling uses the EMA weights
     seed: int = 0
     early_stop: int = 0  # validation checks without improvement before stopping (0: the whole budget)
+    dropout: float = 0.0  # inside each block, training only (0: the model as before the option, same key)
 
 
 @dataclass

@@ -38,6 +38,20 @@ def test_a_cached_step_scores_what_the_full_pass_scores(one_thread):
             previous = tokens[:, at]
 
 
+def test_dropout_acts_in_training_only_and_a_dropout_free_model_is_unchanged(one_thread):
+    tokens = torch.randint(0, 11, (4, 16), generator=torch.Generator().manual_seed(0))
+    torch.manual_seed(0)
+    plain = CausalLM(11, 16, width=16, depth=2, heads=2)
+    torch.manual_seed(0)
+    dropped = CausalLM(11, 16, width=16, depth=2, heads=2, dropout=0.5)
+    with torch.no_grad():
+        assert torch.equal(plain.eval()(tokens), dropped.eval()(tokens))  # same weights, eval mode
+        dropped.train()
+        assert not torch.allclose(dropped(tokens), plain(tokens))
+        plain.train()
+        assert torch.equal(plain(tokens), plain.eval()(tokens))
+
+
 def test_sample_i_depends_only_on_its_own_uniforms(one_thread):
     lm = _lm(2)
     u = torch.rand(20, 16, generator=torch.Generator().manual_seed(5))

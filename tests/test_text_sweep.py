@@ -36,6 +36,7 @@ def _records(run_dir: Path) -> list[dict]:
         (["data.name=moons"], "data.name"),
         (["data.seq_len=1"], "data.seq_len"),
         (["eval.text_lm.dropout=1.0"], "eval.text_lm.dropout"),
+        (["substrate.ar.dropout=-0.1"], "substrate.ar.dropout"),
     ],
 )
 def test_text_config_mismatches_are_config_errors(override, key):
@@ -54,6 +55,19 @@ def test_evaluator_dropout_is_in_its_key_only_when_used():
     assert key[0.0] != key[0.1]
     # dropout 0 is the evaluator as it was before the option: the key pinned in test_compat
     assert key[0.0] == "text_lm-e0acb575fe672cf1"
+
+
+def test_the_substrates_keys_are_those_it_was_trained_under():
+    """Hours of training sit behind these keys: options added later (dropout) must not move them."""
+    from sweeps.cache import ArtifactCache
+    from sweeps.models import ModelStore
+
+    store = ModelStore(ArtifactCache(None), log=lambda *_: None)
+    arms = {a.name: a.cfg for a in build_arms(["experiment=text_substrate"])[1]}
+    assert store.key("mdlm", arms["mdlm"]) == "mdlm-2d990e5a2173a651"
+    assert store.key("ar", arms["ar"]) == "ar-729082095575f54f"
+    assert store.key("ar", arms["ar[2x]"]) == "ar-95ca9804bae03235"
+    assert store.key("ar", arms["ar[drop]"]) not in {"ar-729082095575f54f", "ar-95ca9804bae03235"}
 
 
 def test_hub_evaluator_without_transformers_stops_before_compute():

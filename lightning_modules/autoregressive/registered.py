@@ -18,7 +18,7 @@ from lightning_modules.core.registry import (
     register_model,
     transformer_effort,
 )
-from lightning_modules.core.roles import section
+from lightning_modules.core.roles import section, substrate_spec
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
@@ -26,12 +26,13 @@ from lightning_modules.nets.causal import CausalLM
 
 
 def _spec(cfg: DictConfig) -> dict:
-    return {"data": section(cfg, "data"), "ar": section(cfg, "substrate")["ar"]}
+    return {"data": section(cfg, "data"), "ar": substrate_spec(cfg, "ar")}
 
 
 def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
     a = cfg.substrate.ar
-    return CausalLM(dm.vocab_size, dm.seq_len, width=a.width, depth=a.depth, heads=a.heads)
+    return CausalLM(dm.vocab_size, dm.seq_len, width=a.width, depth=a.depth, heads=a.heads,
+                    dropout=float(a.get("dropout") or 0.0))
 
 
 def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001

@@ -19,6 +19,15 @@ def section(cfg: DictConfig, name: str) -> dict:
     return OmegaConf.to_container(cfg[name], resolve=True)
 
 
+def substrate_spec(cfg: DictConfig, model: str) -> dict:
+    """substrate.<model> as a model's spec; dropout 0 is left out, so models trained before
+    the option keep their cache keys."""
+    spec = section(cfg, "substrate")[model]
+    if not spec.get("dropout"):
+        spec.pop("dropout", None)
+    return spec
+
+
 def _drafter_spec(cfg: DictConfig) -> dict:
     return {"data": section(cfg, "data"), "drafter": section(cfg, "drafter")}
 

@@ -12,7 +12,7 @@ from torch import nn
 from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model, transformer_effort
-from lightning_modules.core.roles import section
+from lightning_modules.core.roles import section, substrate_spec
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
@@ -22,7 +22,7 @@ from lightning_modules.discrete.methods import STEPS
 
 
 def _spec(cfg: DictConfig) -> dict:
-    return {"data": section(cfg, "data"), "mdlm": section(cfg, "substrate")["mdlm"]}
+    return {"data": section(cfg, "data"), "mdlm": substrate_spec(cfg, "mdlm")}
 
 
 def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
@@ -30,7 +30,7 @@ def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
 
     m = cfg.substrate.mdlm
     return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=m.width, depth=m.depth, heads=m.heads,
-                               time_input=False)
+                               time_input=False, dropout=float(m.get("dropout") or 0.0))
 
 
 def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001

@@ -15,9 +15,9 @@ from torch.nn import functional as F
 
 
 class Block(nn.Module):
-    def __init__(self, width: int, heads: int) -> None:
+    def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.heads = heads
+        self.heads, self.dropout = heads, dropout
         self.norm1, self.norm2 = nn.LayerNorm(width), nn.LayerNorm(width)
         self.qkv, self.proj = nn.Linear(width, 3 * width), nn.Linear(width, width)
         self.mlp = nn.Sequential(nn.Linear(width, 4 * width), nn.GELU(), nn.Linear(4 * width, width))
@@ -36,12 +36,14 @@ class Block(nn.Module):
         else:
             cache["k"][:, :, at : at + 1], cache["v"][:, :, at : at + 1] = k, v
             a = F.scaled_dot_product_attention(q, cache["k"][:, :, : at + 1], cache["v"][:, :, : at + 1])
-        h = h + self.proj(a.transpose(1, 2).reshape(h.shape))
-        return h + self.mlp(self.norm2(h))
+        # residual dropout (training only): sampling and scoring run in eval mode
+        h = h + F.dropout(self.proj(a.transpose(1, 2).reshape(h.shape)), self.dropout, self.training)
+        return h + F.dropout(self.mlp(self.norm2(h)), self.dropout, self.training)
 
 
 class CausalLM(nn.Module):
-    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4) -> None:
+    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"width={width} must be a multiple of heads={heads}")
@@ -51,7 +53,7 @@ class CausalLM(nn.Module):
         self.embed = nn.Embedding(vocab_size + 1, width)
         nn.init.normal_(self.embed.weight, std=0.02)
         self.position = nn.Parameter(torch.randn(seq_len, width) * 0.02)
-        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.blocks = nn.ModuleList(Block(width, heads, dropout) for _ in range(depth))
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab_size)
 

@@ -16,7 +16,8 @@ from lightning_modules.nets.time import denoiser_time_features
 
 class TransformerDenoiser(nn.Module):
     def __init__(self, vocab_size: int, seq_len: int, *, width: int = 128, depth: int = 3, heads: int = 4,
-                 time_freqs: int = 16, t0_conditioned: bool = False, time_input: bool = True) -> None:
+                 time_freqs: int = 16, t0_conditioned: bool = False, time_input: bool = True,
+                 dropout: float = 0.0) -> None:
         super().__init__()
         if width % heads:
             raise ValueError(f"refiner.net.width={width} must be a multiple of refiner.net.heads={heads}")
@@ -37,7 +38,7 @@ class TransformerDenoiser(nn.Module):
         self.time_input = time_input
         n_time = 2 * time_freqs * (2 if t0_conditioned else 1)
         self.time = nn.Sequential(nn.Linear(n_time, width), nn.SiLU(), nn.Linear(width, width)) if time_input else None
-        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=0.0,
+        layer = nn.TransformerEncoderLayer(width, heads, dim_feedforward=4 * width, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, depth, enable_nested_tensor=False)
         self.norm = nn.LayerNorm(width)

@@ -67,8 +67,12 @@ class TextTrack(Track):
         if lm.width % lm.heads:
             raise ConfigError("eval.text_lm.width", lm.width, f"a multiple of eval.text_lm.heads={lm.heads}")
         Knob("lr", float, low=0.0).check("eval.text_lm.lr", lm.lr)
-        if not 0.0 <= float(lm.get("dropout") or 0.0) < 1.0:
-            raise ConfigError("eval.text_lm.dropout", lm.dropout, "a probability in [0, 1)")
+        dropouts = {"eval.text_lm.dropout": lm.get("dropout")}
+        dropouts.update({f"substrate.{m}.dropout": cfg.substrate[m].get("dropout") for m in ("mdlm", "ar")
+                         if "substrate" in cfg})
+        for key, value in dropouts.items():
+            if not 0.0 <= float(value or 0.0) < 1.0:
+                raise ConfigError(key, value, "a probability in [0, 1)")
         if lm.hub and importlib.util.find_spec("transformers") is None:
             raise ConfigError("eval.text_lm.hub", lm.hub, "null here: the hub evaluator needs `pip install "
                               "transformers` and a network on first use")
