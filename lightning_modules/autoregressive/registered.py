@@ -32,7 +32,7 @@ def _spec(cfg: DictConfig) -> dict:
 def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
     a = cfg.substrate.ar
     return CausalLM(dm.vocab_size, dm.seq_len, width=a.width, depth=a.depth, heads=a.heads,
-                    dropout=float(a.get("dropout") or 0.0))
+                    dropout=float(a.dropout))
 
 
 def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001

@@ -13,7 +13,7 @@ from lightning_modules.continuous.paths import STARTS
 from lightning_modules.core import seeding
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import CONTINUOUS, FamilySpec, Knob, register_family
-from lightning_modules.core.roles import POOL_SEED, section
+from lightning_modules.core.roles import POOL_SEED, section, without_off
 from lightning_modules.core.training import fit
 from lightning_modules.data.toy import FixedBatches, RandomBatches
 from lightning_modules.nets.mlp import VelocityMLP
@@ -22,8 +22,7 @@ from lightning_modules.nets.mlp import VelocityMLP
 def fm_spec(role: str, cfg: DictConfig) -> dict:
     """What a noise model / refiner depends on (and nothing else): its cache identity."""
     data, ref = section(cfg, "data"), section(cfg, "refiner")
-    if not ref["train"].get("early_stop"):  # off: the key it had before the option existed
-        ref["train"] = {k: v for k, v in ref["train"].items() if k != "early_stop"}
+    ref["train"] = without_off(ref["train"], "early_stop")
     noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}  # no drafts involved
     if role == "noise_model":
         return {"data": data, "net": ref["net"], "train": noise_train, "pairing": ref["pairing"]}

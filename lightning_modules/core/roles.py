@@ -19,13 +19,15 @@ def section(cfg: DictConfig, name: str) -> dict:
     return OmegaConf.to_container(cfg[name], resolve=True)
 
 
+def without_off(spec: dict, *keys: str) -> dict:
+    """`spec` without those of `keys` that are off (0, None, False): an option added later
+    leaves the cache keys of models trained before it, with the option off, as they were."""
+    return {k: v for k, v in spec.items() if k not in keys or v}
+
+
 def substrate_spec(cfg: DictConfig, model: str) -> dict:
-    """substrate.<model> as a model's spec; dropout 0 is left out, so models trained before
-    the option keep their cache keys."""
-    spec = section(cfg, "substrate")[model]
-    if not spec.get("dropout"):
-        spec.pop("dropout", None)
-    return spec
+    """substrate.<model> as a model's spec (dropout only when on)."""
+    return without_off(section(cfg, "substrate")[model], "dropout")
 
 
 def _drafter_spec(cfg: DictConfig) -> dict:

@@ -23,7 +23,7 @@ from lightning_modules.core import seeding
 from lightning_modules.core.device import device_of
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import FamilySpec, Knob, register_family
-from lightning_modules.core.roles import POOL_SEED, section
+from lightning_modules.core.roles import POOL_SEED, section, without_off
 from lightning_modules.core.training import fit
 from lightning_modules.data.toy import FixedBatches, RandomBatches
 from lightning_modules.discrete.dfm import DiscreteFlowMatching
@@ -35,8 +35,7 @@ TEACHER_FORCED_POOLS = ("teacher_forced", "corrupt")  # one teacher-forced draft
 def dfm_spec(role: str, cfg: DictConfig) -> dict:
     """Cache identity: the masked model pairs nothing; teacher-forced pools ignore n_drafts."""
     data, ref = section(cfg, "data"), section(cfg, "refiner")
-    if not ref["train"].get("early_stop"):  # off: the key it had before the option existed
-        ref["train"] = {k: v for k, v in ref["train"].items() if k != "early_stop"}
+    ref["train"] = without_off(ref["train"], "early_stop")
     noise_train = {k: v for k, v in ref["train"].items() if k != "n_drafts"}
     if role == "noise_model":
         return {"data": data, "net": ref["net"], "train": noise_train}

@@ -30,7 +30,7 @@ def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
 
     m = cfg.substrate.mdlm
     return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=m.width, depth=m.depth, heads=m.heads,
-                               time_input=False, dropout=float(m.get("dropout") or 0.0))
+                               time_input=False, dropout=float(m.dropout))
 
 
 def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001

@@ -14,7 +14,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, register_model, transformer_effort
-from lightning_modules.core.roles import section
+from lightning_modules.core.roles import section, without_off
 from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
 from lightning_modules.tracks.base import MetricInfo, Reference, Track
 
@@ -67,11 +67,10 @@ class TextTrack(Track):
         if lm.width % lm.heads:
             raise ConfigError("eval.text_lm.width", lm.width, f"a multiple of eval.text_lm.heads={lm.heads}")
         Knob("lr", float, low=0.0).check("eval.text_lm.lr", lm.lr)
-        dropouts = {"eval.text_lm.dropout": lm.get("dropout")}
-        dropouts.update({f"substrate.{m}.dropout": cfg.substrate[m].get("dropout") for m in ("mdlm", "ar")
-                         if "substrate" in cfg})
+        dropouts = {"eval.text_lm.dropout": lm.dropout}
+        dropouts.update({f"substrate.{m}.dropout": cfg.substrate[m].dropout for m in ("mdlm", "ar")})
         for key, value in dropouts.items():
-            if not 0.0 <= float(value or 0.0) < 1.0:
+            if not 0.0 <= float(value) < 1.0:
                 raise ConfigError(key, value, "a probability in [0, 1)")
         if lm.hub and importlib.util.find_spec("transformers") is None:
             raise ConfigError("eval.text_lm.hub", lm.hub, "null here: the hub evaluator needs `pip install "
@@ -208,8 +207,7 @@ def text_rows(record: dict, texts: list, drafts: list | None, limit: int = MAX_T
 
 def _lm_spec(cfg: DictConfig) -> dict:
     lm = OmegaConf.to_container(cfg.eval.text_lm, resolve=True)
-    # dropout 0 stays out of the spec: evaluators trained before the option keep their keys
-    lm = {k: v for k, v in lm.items() if k != "hub" and not (k == "dropout" and not v)}
+    lm = without_off({k: v for k, v in lm.items() if k != "hub"}, "dropout")
     return {"data": section(cfg, "data"), "text_lm": lm}
 
 
@@ -227,7 +225,7 @@ def _lm_train(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule, get: 
     e = cfg.eval.text_lm
     net, info = train_evaluator_lm(dm.train, dm.val, vocab_size=dm.vocab_size, seq_len=dm.seq_len, width=e.width,
                                    depth=e.depth, heads=e.heads, steps=e.steps, batch_size=e.batch_size, lr=e.lr,
-                                   seed=e.seed, dropout=float(e.get("dropout") or 0.0))
+                                   seed=e.seed, dropout=float(e.dropout))
     model.load_state_dict(net.state_dict())
     return info
 
