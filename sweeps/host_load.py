@@ -2,7 +2,8 @@
 
 Every wsbench process that computes (a trial, a training) registers a file in a per-user
 folder for as long as it does; a trial counts the live ones around its timed runs and records
-the most it saw (`cost.load.concurrent`: other computing processes, 0 = timed alone).
+the most it saw (`cost.load.concurrent`: other computing processes, 0 = timed alone). A process paused with
+SIGSTOP is not counted.
 
 With `sweep.time_alone=true` a trial also takes a host-wide lock for its timed runs: every
 computing process holds the lock shared, and the timing trial takes it exclusively, so its
@@ -61,11 +62,20 @@ def others() -> int:
             continue
         if pid == os.getpid() or mark.name.endswith(WAITING):
             continue
-        if alive(pid):
-            count += 1
-        else:
+        if not alive(pid):
             mark.unlink(missing_ok=True)
+        elif not _stopped(pid):
+            count += 1
     return count
+
+
+def _stopped(pid: int) -> bool:
+    """A process paused by SIGSTOP (state T) holds its mark but takes no CPU time."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("T", "t")
+    except OSError:
+        return False
 
 
 WAITING = ".waiting"

@@ -3,6 +3,7 @@ excluded altogether with sweep.time_alone (a host-wide lock)."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
 import sys
 import time
@@ -50,3 +51,18 @@ def test_a_dead_processs_mark_is_not_counted():
     with host_load.busy("trial"), host_load.timing(alone=False) as load:
         pass
     assert load["concurrent"] == 0 and not mark.exists()
+
+
+def test_a_paused_process_is_not_counted_until_it_resumes():
+    other = _other_process_busy(3.0)
+    other.send_signal(signal.SIGSTOP)
+    time.sleep(0.1)  # the state change is asynchronous
+    with host_load.busy("trial"), host_load.timing(alone=False) as paused:
+        pass
+    other.send_signal(signal.SIGCONT)
+    time.sleep(0.1)
+    with host_load.busy("trial"), host_load.timing(alone=False) as resumed:
+        pass
+    other.kill()
+    other.wait()
+    assert paused["concurrent"] == 0 and resumed["concurrent"] == 1
