@@ -171,7 +171,7 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     record, with a warning. Confirmation records (``confirm: true``: a picked setting
     re-evaluated on fresh seeds) are not rows: fronts and speed-ups use the search trials
     only, and ``df.attrs["confirmations"]`` lists them as flat rows (the last per arm and
-    ``confirm_of``). ``df.attrs`` also holds ``metrics`` (the first COMPLETE record's order),
+    ``confirm_of``; replicates as tuples). ``df.attrs`` also holds ``metrics`` (the first COMPLETE record's order),
     ``metric_info`` and ``track``.
     Records without ``track``/``role`` (older wsbench) are refused with a ``ValueError``.
     """
@@ -207,8 +207,11 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     frame.attrs["metrics"] = [k for k in first_quality if not k.endswith("_ci")]
     frame.attrs["metric_info"] = _metric_info(records)
     frame.attrs["track"] = str(records[0]["track"])
-    boot_columns = [c for c in confirmations.columns if c.startswith("boot.")]
-    frame.attrs["confirmations"] = confirmations.drop(columns=boot_columns).to_dict("records")
+    # replicates as tuples: pandas compares attrs with ==, which arrays would make ambiguous
+    frame.attrs["confirmations"] = [
+        {k: tuple(v.tolist()) if k.startswith("boot.") and isinstance(v, np.ndarray) else v for k, v in row.items()}
+        for row in confirmations.to_dict("records")
+    ]
     return frame
 
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import numpy as np
-from analysis_runs import copy_run, md_cells, of_arm, records
+from analysis_runs import confirmations, copy_run, md_cells, of_arm, records
 
 from analysis import write_report
 
@@ -19,7 +19,8 @@ def test_drafts_are_scored_against_the_same_drafts_with_a_paired_bootstrap(smoke
     run = copy_run(smoke_runs["text"], tmp_path / "run")
     recs = records(run)
     summary = write_report(run)
-    [row] = summary["drafts_vs_refined"]
+    row, fresh = summary["drafts_vs_refined"]
+    assert (row["seeds"], fresh["seeds"]) == ("search", "fresh")
     best = min(of_arm(recs, WS), key=lambda r: r["quality"]["gen_ppl"])
     [alone] = of_arm(recs, DRAFT)
     assert alone["train"]["drafter"]["key"] == best["train"]["drafter"]["key"] and alone["seed"] == best["seed"]
@@ -32,7 +33,15 @@ def test_drafts_are_scored_against_the_same_drafts_with_a_paired_bootstrap(smoke
     assert band["floor"] == alone["reference_floor"]["entropy"] and band["hi"] == band["floor"] + 0.05
     assert row["in_band"] == (band["lo"] <= best["quality"]["entropy"] <= band["hi"])
     cells = md_cells((run / "report" / "drafts.md").read_text(), WS)
-    assert cells[1] == DRAFT and cells[6] == ("yes" if row["better"] else "no")
+    assert cells[1:3] == ["search", DRAFT] and cells[7] == ("yes" if row["better"] else "no")
+    # the picked setting again on fresh seeds, against the drafts of the same fresh seeds
+    [confirmed] = [r for r in confirmations(run) if r["arm"] == WS]
+    [alone_fresh] = [r for r in confirmations(run) if r["arm"] == DRAFT]
+    assert confirmed["confirm_of"] == best["trial"] and alone_fresh["seed"] == confirmed["seed"] != best["seed"]
+    assert fresh["trial"] == best["trial"] and fresh["seed"] == confirmed["seed"]
+    assert fresh["refined"] == confirmed["quality"]["gen_ppl"] and fresh["draft"] == alone_fresh["quality"]["gen_ppl"]
+    ratio = np.array(confirmed["quality_boot"]["gen_ppl"]) / np.array(alone_fresh["quality_boot"]["gen_ppl"])
+    assert fresh["ratio_ci"] == [float(np.quantile(ratio, 0.025)), float(np.quantile(ratio, 0.975))]
 
 
 def test_the_substrate_table_sets_each_baseline_model_beside_the_evaluator(smoke_runs, tmp_path):

@@ -8,7 +8,8 @@ speed-ups at matched entropy.
   and that one's CI half-width: the convergence check.
 - ``drafts``: per WS-DFM arm, its best trial against the drafter alone on the same drafts
   (same drafter model, seed and n): gen PPL of both, the ratio refined / draft with its paired
-  bootstrap interval, and whether the refined samples' entropy lies in the held-out band.
+  bootstrap interval, and whether the refined samples' entropy lies in the held-out band; then
+  the same on the confirmation's fresh seeds.
 - ``matched_entropy``: speed-ups at iso-gen-PPL where every point used (the baselines' and
   the arm's) has its entropy inside the held-out band, so no arm buys gen PPL with entropy.
 
@@ -25,6 +26,7 @@ import pandas as pd
 
 from analysis.fronts import speedups
 from analysis.load import arm_order, arm_roles, boot_matrix, complete_trials
+from analysis.picks import best_by_arm, confirmation_of
 from analysis.summary import AXIS_SHORT, SPEEDUP_AXES
 from analysis.tables import fmt_number, fmt_quality
 
@@ -62,22 +64,10 @@ def _models(row: pd.Series) -> dict[str, dict]:
     return models if isinstance(models, dict) else {}
 
 
-def _best_rows(trials: pd.DataFrame, metric: str) -> dict[str, pd.Series]:
-    done = complete_trials(trials)
-    done = done.loc[~done["confirm"].astype(bool)] if "confirm" in done else done
-    out = {}
-    for arm in arm_order(trials):
-        rows = done.loc[done["arm"] == arm]
-        values = pd.to_numeric(rows[f"q.{metric}"], errors="coerce")
-        if values.notna().any():
-            out[arm] = rows.loc[values.idxmin()]
-    return out
-
-
 def substrate_rows(trials: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
     """One entry per baseline arm whose models report a validation fit, then the evaluator."""
     out, firsts = [], {}
-    for arm, row in _best_rows(trials, metric).items():
+    for arm, row in best_by_arm(trials, metric).items():
         fits = {n: m for n, m in _models(row).items() if isinstance(m, dict) and m.get("val_bits_per_char") is not None}
         for need, info in fits.items():
             value, lo, hi = (float(row.get(f"q.{metric}{s}", np.nan)) for s in ("", "_lo", "_hi"))
@@ -100,32 +90,56 @@ def substrate_rows(trials: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
 
 def drafts_vs_refined(trials: pd.DataFrame, metric: str, band: dict[str, float] | None) -> list[dict[str, Any]]:
     """Per arm with a drafter and a refiner: its best trial against the drafter-alone trial of
-    the same drafter model, seed and n (the same drafts), with a paired bootstrap ratio."""
+    the same drafter model, seed and n (the same drafts), with a paired bootstrap ratio; then
+    the same for both settings' confirmations on fresh seeds (``seeds``: search | fresh),
+    which are free of the pick's optimism."""
     done = complete_trials(trials)
     alone = done.loc[done["drafter_alone"].astype(bool)]
+    picks = best_by_arm(trials, metric)  # the settings the sweep re-evaluates on fresh seeds
+    again = [confirmation_of(trials, a, picks[a]["trial"]) for a in alone["arm"].unique() if a in picks]
+    alone_again = pd.DataFrame([_with_arrays(c) for c in again if c is not None])
     roles, out = arm_roles(trials), []
-    for arm, row in _best_rows(trials, metric).items():
-        drafter = _models(row).get("drafter", {}).get("key")
-        if roles.get(arm) != "method" or "refiner" not in _models(row) or not drafter:
+    for arm, row in picks.items():
+        if roles.get(arm) != "method" or "refiner" not in _models(row) or not _models(row).get("drafter", {}).get("key"):
             continue
-        same = alone.loc[[(_models(r).get("drafter", {}).get("key") == drafter and r["seed"] == row["seed"]
-                           and r["n_samples"] == row["n_samples"]) for _, r in alone.iterrows()]]
-        if same.empty:
+        entry = _paired(row, alone, metric, band)
+        if entry is None:
             continue
-        draft = same.iloc[0]
-        both = boot_matrix(pd.DataFrame([row, draft]), metric)
-        ratio = both[0] / both[1] if both.shape[1] else np.array([])
-        ratio = ratio[np.isfinite(ratio)]
-        tail = (1 - PAIRED_CI) / 2
-        entry = {"arm": arm, "drafter_arm": draft["arm"], "trial": row["trial"],
-                 "refined": float(row[f"q.{metric}"]), "draft": float(draft[f"q.{metric}"]),
-                 "ratio": float(row[f"q.{metric}"] / draft[f"q.{metric}"]),
-                 "ratio_ci": [float(np.quantile(ratio, tail)), float(np.quantile(ratio, 1 - tail))] if len(ratio) else None,
-                 "entropy": float(row.get("q.entropy", np.nan)), "draft_entropy": float(draft.get("q.entropy", np.nan))}
-        entry["better"] = bool(entry["ratio_ci"] and entry["ratio_ci"][1] < 1)
-        entry["in_band"] = bool(band and band["lo"] <= entry["entropy"] <= band["hi"])
-        out.append(entry)
+        out.append({"arm": arm, "seeds": "search", "trial": row["trial"]} | entry)
+        confirmed = confirmation_of(trials, arm, row["trial"])
+        fresh = None if confirmed is None or alone_again.empty else _paired(
+            pd.Series(_with_arrays(confirmed)), alone_again, metric, band)
+        if fresh is not None:
+            out.append({"arm": arm, "seeds": "fresh", "trial": row["trial"]} | fresh)
     return out
+
+
+def _with_arrays(row: dict[str, Any]) -> dict[str, Any]:
+    """A confirmation row with its replicates back as arrays (``boot_matrix`` reads arrays)."""
+    return {k: np.asarray(v, dtype=float) if k.startswith("boot.") and isinstance(v, tuple) else v
+            for k, v in row.items()}
+
+
+def _paired(row: pd.Series, alone: pd.DataFrame, metric: str, band: dict[str, float] | None) -> dict | None:
+    """``row`` against the drafter-alone row with its drafter model, seed and n; None without one."""
+    drafter = _models(row)["drafter"]["key"]
+    same = alone.loc[[(_models(r).get("drafter", {}).get("key") == drafter and r["seed"] == row["seed"]
+                       and r["n_samples"] == row["n_samples"]) for _, r in alone.iterrows()]]
+    if same.empty:
+        return None
+    draft = same.iloc[-1]
+    both = boot_matrix(pd.DataFrame([row, draft]), metric)
+    ratio = both[0] / both[1] if both.shape[1] else np.array([])
+    ratio = ratio[np.isfinite(ratio)]
+    tail = (1 - PAIRED_CI) / 2
+    entry = {"drafter_arm": draft["arm"], "seed": int(row["seed"]),
+             "refined": float(row[f"q.{metric}"]), "draft": float(draft[f"q.{metric}"]),
+             "ratio": float(row[f"q.{metric}"] / draft[f"q.{metric}"]),
+             "ratio_ci": [float(np.quantile(ratio, tail)), float(np.quantile(ratio, 1 - tail))] if len(ratio) else None,
+             "entropy": float(row.get("q.entropy", np.nan)), "draft_entropy": float(draft.get("q.entropy", np.nan))}
+    entry["better"] = bool(entry["ratio_ci"] and entry["ratio_ci"][1] < 1)
+    entry["in_band"] = bool(band and band["lo"] <= entry["entropy"] <= band["hi"])
+    return entry
 
 
 def substrate_table(rows: list[dict[str, Any]], name: str) -> tuple[list[str], list[list[str]]]:
@@ -143,13 +157,13 @@ def substrate_table(rows: list[dict[str, Any]], name: str) -> tuple[list[str], l
 
 
 def drafts_table(rows: list[dict[str, Any]], name: str) -> tuple[list[str], list[list[str]]]:
-    headers = ["arm", "drafts from", "trial", f"draft {name}", f"refined {name}", "refined / draft [paired 95%]",
+    headers = ["arm", "seeds", "drafts from", "trial", f"draft {name}", f"refined {name}", "refined / draft [paired 95%]",
                "better", "draft entropy", "refined entropy", "in band"]
     body = []
     for r in rows:
         ci = r.get("ratio_ci")
         ratio = fmt_quality(r["ratio"], *ci) if ci else fmt_number(r["ratio"])
-        body.append([r["arm"], r["drafter_arm"], str(r["trial"]), fmt_number(r["draft"]), fmt_number(r["refined"]),
+        body.append([r["arm"], r["seeds"], r["drafter_arm"], str(r["trial"]), fmt_number(r["draft"]), fmt_number(r["refined"]),
                      ratio, "yes" if r["better"] else "no", fmt_number(r["draft_entropy"]),
                      fmt_number(r["entropy"]), "yes" if r["in_band"] else "no"])
     return headers, body
@@ -215,7 +229,7 @@ def text_notes(summary: dict[str, Any]) -> list[str]:
     for r in summary.get("drafts_vs_refined") or []:
         ci = r.get("ratio_ci")
         interval = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
-        notes.append(f"{r['arm']}: refined / draft {r['ratio']:.3f}{interval} vs {r['drafter_arm']} "
+        notes.append(f"{r['arm']} ({r['seeds']} seeds): refined / draft {r['ratio']:.3f}{interval} vs {r['drafter_arm']} "
                      f"({'better' if r['better'] else 'not better'}; entropy {r['entropy']:.3f}"
                      f"{', in band' if r['in_band'] else ', outside the band'})")
     return notes
