@@ -41,13 +41,16 @@ def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
     info = fit(module, RandomBatches(dm.train, batch_size=a.batch_size, seed=a.seed), max_steps=a.steps, seed=a.seed,
                val_batches=held_out(dm.val, batch_size=a.batch_size), early_stop=int(a.early_stop))
     model.eval()
-    info["val_bits_per_char"] = bits_per_char(model, dm.val)  # exact
-    info["n_params"] = sum(p.numel() for p in model.parameters())
-    return info
+    return {**info, **_measure(model, cfg, dm)}
+
+
+def _measure(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, ARG001
+    return {"val_bits_per_char": bits_per_char(model, dm.val),  # exact
+            "n_params": sum(p.numel() for p in model.parameters())}
 
 
 register_model("ar", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.ar.seed),
-               effort=lambda cfg: transformer_effort(cfg.substrate.ar))
+               effort=lambda cfg: transformer_effort(cfg.substrate.ar), measure=_measure)
 
 
 @register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",), family="autoregressive",

@@ -263,7 +263,9 @@ class ModelSpec:
     spec(cfg) -> the JSON-able config it depends on (its cache identity, nothing more);
     build(cfg, data) -> an untrained nn.Module; train(model, cfg, data, get) -> info dict,
     where get(role) returns another trained model (a refiner trains on its drafter's drafts);
-    seed(cfg) -> the seed of its initial weights; effort(cfg) -> rough cost, longest first."""
+    seed(cfg) -> the seed of its initial weights; effort(cfg) -> rough cost, longest first;
+    measure(model, cfg, data) -> its held-out fit as train() records it (val NLL, bits per
+    character...), so shipped (fp16-rounded) weights are measured the same way."""
 
     name: str
     spec: Callable[[Any], dict]
@@ -272,6 +274,7 @@ class ModelSpec:
     seed: Callable[[Any], int]
     effort: Callable[[Any], float] = lambda cfg: 0.0
     after: tuple[str, ...] = ()  # roles it trains on (trained first)
+    measure: Callable[[Any, Any, Any], dict] | None = None
 
 
 MODELS: Registry[ModelSpec] = Registry("model", "model")

@@ -40,13 +40,16 @@ def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
                val_batches=held_out(dm.val, batch_size=m.batch_size), early_stop=int(m.early_stop))
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     model.eval()
-    info["val_bits_per_char"] = elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id)  # an ELBO: an upper bound
-    info["n_params"] = sum(p.numel() for p in model.parameters())
-    return info
+    return {**info, **_measure(model, cfg, dm)}
+
+
+def _measure(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, ARG001
+    return {"val_bits_per_char": elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id),  # an ELBO: an upper bound
+            "n_params": sum(p.numel() for p in model.parameters())}
 
 
 register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
-               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm))
+               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm), measure=_measure)
 
 
 @register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",), family="masked diffusion",
