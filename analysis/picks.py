@@ -58,9 +58,11 @@ def best_by_arm(trials: pd.DataFrame, metric: str) -> dict[str, pd.Series]:
     return out
 
 
-def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> dict | None:
-    """The COMPLETE confirmation record (flat row) of ``arm``'s trial ``trial``, if any."""
+def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> pd.Series | None:
+    """The COMPLETE confirmation of ``arm``'s trial ``trial``, if any, as a row like the
+    trials' own (``boot.*`` replicates back as arrays: ``attrs`` keeps them as tuples)."""
     for row in trials.attrs.get("confirmations") or []:
         if row["arm"] == arm and row["confirm_of"] == trial and row["state"] == "COMPLETE":
-            return row
+            return pd.Series({k: np.asarray(v, dtype=float) if k.startswith("boot.") and isinstance(v, tuple) else v
+                              for k, v in row.items()})
     return None

@@ -95,7 +95,7 @@ def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> di
             best[arm] = None
             continue
         again = confirmation_of(trials, arm, row["trial"])
-        shown = pd.Series(again) if again is not None else row
+        shown = again if again is not None else row
         best[arm] = {
             "value": shown.get(f"q.{metric}"),
             "lo": shown.get(f"q.{metric}_lo"),

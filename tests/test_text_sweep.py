@@ -64,7 +64,8 @@ def test_the_substrates_keys_are_those_it_was_trained_under():
 
     store = ModelStore(ArtifactCache(None), log=lambda *_: None)
     arms = {a.name: a.cfg for a in build_arms(["experiment=text_substrate"])[1]}
-    assert store.key("mdlm", arms["mdlm[half]"]) == "mdlm-2d990e5a2173a651"
+    half = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", "substrate.mdlm.steps=20000"])
+    assert store.key("mdlm", half[1][0].cfg) == "mdlm-2d990e5a2173a651"  # the 20,000-step run in the README
     assert store.key("mdlm", arms["mdlm"]) == "mdlm-be0e62c651ffc5f5"  # trained as mdlm[2x] before the budget doubled
     assert store.key("ar", arms["ar"]) == "ar-729082095575f54f"
     assert store.key("ar", arms["ar[2x]"]) == "ar-95ca9804bae03235"

@@ -97,7 +97,7 @@ def drafts_vs_refined(trials: pd.DataFrame, metric: str, band: dict[str, float] 
     alone = done.loc[done["drafter_alone"].astype(bool)]
     picks = best_by_arm(trials, metric)  # the settings the sweep re-evaluates on fresh seeds
     again = [confirmation_of(trials, a, picks[a]["trial"]) for a in alone["arm"].unique() if a in picks]
-    alone_again = pd.DataFrame([_with_arrays(c) for c in again if c is not None])
+    alone_again = pd.DataFrame([c for c in again if c is not None])
     roles, out = arm_roles(trials), []
     for arm, row in picks.items():
         if roles.get(arm) != "method" or "refiner" not in _models(row) or not _models(row).get("drafter", {}).get("key"):
@@ -107,17 +107,10 @@ def drafts_vs_refined(trials: pd.DataFrame, metric: str, band: dict[str, float] 
             continue
         out.append({"arm": arm, "seeds": "search", "trial": row["trial"]} | entry)
         confirmed = confirmation_of(trials, arm, row["trial"])
-        fresh = None if confirmed is None or alone_again.empty else _paired(
-            pd.Series(_with_arrays(confirmed)), alone_again, metric, band)
+        fresh = None if confirmed is None or alone_again.empty else _paired(confirmed, alone_again, metric, band)
         if fresh is not None:
             out.append({"arm": arm, "seeds": "fresh", "trial": row["trial"]} | fresh)
     return out
-
-
-def _with_arrays(row: dict[str, Any]) -> dict[str, Any]:
-    """A confirmation row with its replicates back as arrays (``boot_matrix`` reads arrays)."""
-    return {k: np.asarray(v, dtype=float) if k.startswith("boot.") and isinstance(v, tuple) else v
-            for k, v in row.items()}
 
 
 def _paired(row: pd.Series, alone: pd.DataFrame, metric: str, band: dict[str, float] | None) -> dict | None:
