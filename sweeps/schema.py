@@ -59,6 +59,7 @@ class TextLMConf:
     lr: float = MISSING
     seed: int = MISSING
     dropout: float = 0.0
+    bf16: bool = False  # train under bf16 autocast (fp32 weights; every measurement stays fp32)
     hub: str | None = None
 
 

@@ -52,7 +52,7 @@ def test_experiment_overlay_values_are_those_of_the_old_composer():
     assert text.data.seq_len == 32 and text.drafter.order == 3 and text.refiner.family == "dfm"
     assert OmegaConf.to_container(text.eval.text_lm) == {"width": 32, "depth": 1, "heads": 2, "steps": 30,
                                                          "batch_size": 32, "lr": 2e-3, "seed": 0, "dropout": 0.0,
-                                                         "hub": None}
+                                                         "bf16": False, "hub": None}
     digits = compose(["experiment=smoke_digits"])
     assert digits.track == "images" and digits.refiner.net.arch == "unet" and digits.refiner.net.base == 8
     assert digits.eval.feature_net.steps == 60 and digits.eval.feature_net.width == 32

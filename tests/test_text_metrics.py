@@ -192,6 +192,18 @@ def test_train_evaluator_lm_is_deterministic_in_its_seed(one_thread):
         assert torch.equal(lm_a.logits(x), lm_a.logits(y))
 
 
+def test_a_bf16_evaluator_trains_under_autocast_and_keeps_fp32_weights(one_thread):
+    from lightning_modules.metrics.evaluator_lm import train_evaluator_lm
+
+    g = torch.Generator().manual_seed(0)
+    train, val = torch.randint(0, 6, (64, 12), generator=g), torch.randint(0, 6, (16, 12), generator=g)
+    cfg = dict(vocab_size=6, seq_len=12, width=16, depth=1, heads=2, steps=4, batch_size=8, lr=1e-2, seed=1)
+    (lm, half), (_, full) = (train_evaluator_lm(train, val, **cfg, bf16=b) for b in (True, False))
+    assert all(p.dtype == torch.float32 for p in lm.parameters())
+    assert half["weights_hash"] != full["weights_hash"]  # the autocast really ran: other rounding, other weights
+    assert half["val_nll"] == pytest.approx(full["val_nll"], abs=0.05) and type(half["val_nll"]) is float
+
+
 def test_hf_evaluator_without_transformers_says_how_to_get_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "transformers", None)  # makes `import transformers` fail
     with pytest.raises(RuntimeError, match=r"pip install transformers.*network"):

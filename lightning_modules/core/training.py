@@ -22,7 +22,7 @@ def fit(
     module: L.LightningModule, batches: Iterable, *, max_steps: int, seed: int,
     accelerator: str | None = None,
     checkpoint_dir: Path | None = None, checkpoint_every: int | None = None, val_batches: Iterable | None = None,
-    early_stop: int = 0,
+    early_stop: int = 0, precision: str = "32-true",
 ) -> dict:
     """Train `module` for `max_steps` optimiser steps; returns {steps, final_loss, seconds,
     curve (the logged losses as CSV text), resumed_from (steps, or 0)}.
@@ -32,7 +32,8 @@ def fit(
     `val_batches` (a finite iterable, e.g. FixedBatches): the module's validation loss, about
     20 times per training, logged as val/loss beside train/loss. `early_stop` > 0 (with
     val_batches): stop after that many checks without a better val/loss; `stopped_by` says
-    whether the budget or the plateau ended the training."""
+    whether the budget or the plateau ended the training. `precision`: Lightning's, e.g.
+    "bf16-mixed" (autocast; the weights and optimiser state stay fp32)."""
     accelerator = accelerator or device.accelerator()
     if checkpoint_every is None:  # where the caller (the model store) asked for checkpoints
         checkpoint_dir, checkpoint_every = checkpoints.current()
@@ -48,7 +49,7 @@ def fit(
     if resume is not None:
         batches.skip = done
     trainer = L.Trainer(
-        max_steps=max_steps, accelerator=accelerator, devices=1, logger=False,
+        max_steps=max_steps, accelerator=accelerator, devices=1, logger=False, precision=precision,
         enable_checkpointing=saving, enable_model_summary=False, enable_progress_bar=False,
         num_sanity_val_steps=0,
         callbacks=[curve, *(checkpoints.callbacks(checkpoint_dir, checkpoint_every) if saving else []),

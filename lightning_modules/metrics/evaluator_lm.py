@@ -101,7 +101,7 @@ class CausalTransformerLM(ValidationLoss, L.LightningModule):
 def train_evaluator_lm(
     train: Tensor, val: Tensor, *, vocab_size: int, seq_len: int, width: int = 192,
     depth: int = 4, heads: int = 4, steps: int = 2000, batch_size: int = 64, lr: float = 1e-3,
-    seed: int = 0, dropout: float = 0.0,
+    seed: int = 0, dropout: float = 0.0, bf16: bool = False,
 ) -> tuple[CausalTransformerLM, dict]:
     """Train a :class:`CausalTransformerLM` on ``train`` windows [n, seq_len]; deterministic in ``seed``.
 
@@ -117,8 +117,9 @@ def train_evaluator_lm(
         lm = CausalTransformerLM(vocab_size, seq_len, width, depth, heads, lr,
                                  warmup=min(100, max(1, steps // 10)), total_steps=steps,
                                  dropout=dropout)
+    # bf16: about 1.7x faster per step for the 6 x 256 evaluator on a CPU with AMX (measured).
     run = fit(lm, RandomBatches(train.long(), batch_size=batch_size, seed=seed), max_steps=steps, seed=seed,
-              val_batches=held_out(val.long(), batch_size=batch_size))
+              val_batches=held_out(val.long(), batch_size=batch_size), precision="bf16-mixed" if bf16 else "32-true")
     lm.eval()
     val_nll = float(sequence_nll(lm, val).mean())  # float64, as gen_ppl scores samples
     info = {

@@ -208,7 +208,7 @@ def text_rows(record: dict, texts: list, drafts: list | None, limit: int = MAX_T
 
 def _lm_spec(cfg: DictConfig) -> dict:
     lm = OmegaConf.to_container(cfg.eval.text_lm, resolve=True)
-    lm = without_off({k: v for k, v in lm.items() if k != "hub"}, "dropout")
+    lm = without_off({k: v for k, v in lm.items() if k != "hub"}, "dropout", "bf16")
     return {"data": section(cfg, "data"), "text_lm": lm}
 
 
@@ -226,7 +226,7 @@ def _lm_train(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule, get: 
     e = cfg.eval.text_lm
     net, info = train_evaluator_lm(dm.train, dm.val, vocab_size=dm.vocab_size, seq_len=dm.seq_len, width=e.width,
                                    depth=e.depth, heads=e.heads, steps=e.steps, batch_size=e.batch_size, lr=e.lr,
-                                   seed=e.seed, dropout=float(e.dropout))
+                                   seed=e.seed, dropout=float(e.dropout), bf16=bool(e.get("bf16", False)))
     model.load_state_dict(net.state_dict())
     return info
 
