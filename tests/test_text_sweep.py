@@ -68,6 +68,7 @@ def test_the_substrates_keys_are_those_it_was_trained_under():
     assert store.key("mdlm", half[1][0].cfg) == "mdlm-2d990e5a2173a651"  # the 20,000-step run in the README
     assert store.key("mdlm", arms["mdlm"]) == "mdlm-be0e62c651ffc5f5"  # trained as mdlm[2x] before the budget doubled
     assert store.key("ar", arms["ar"]) == "ar-729082095575f54f"
+    assert store.key("text_lm", arms["ar"]) == "text_lm-7cb6dddbf5cb4ef5"  # 6 x 256, dropout 0.2, bf16 autocast
     assert store.key("ar", arms["ar[2x]"]) == "ar-95ca9804bae03235"
     assert store.key("ar", arms["ar[drop]"]) not in {"ar-729082095575f54f", "ar-95ca9804bae03235"}
 
