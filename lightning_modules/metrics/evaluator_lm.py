@@ -117,7 +117,7 @@ def train_evaluator_lm(
         lm = CausalTransformerLM(vocab_size, seq_len, width, depth, heads, lr,
                                  warmup=min(100, max(1, steps // 10)), total_steps=steps,
                                  dropout=dropout)
-    # bf16: about 1.7x faster per step for the 6 x 256 evaluator on a CPU with AMX (measured).
+    # bf16: 1.8x faster per step for the 6 x 256 evaluator on a CPU with AMX (benchmarks/bf16_training.py).
     run = fit(lm, RandomBatches(train.long(), batch_size=batch_size, seed=seed), max_steps=steps, seed=seed,
               val_batches=held_out(val.long(), batch_size=batch_size), precision="bf16-mixed" if bf16 else "32-true")
     lm.eval()
