@@ -121,15 +121,19 @@ def train_evaluator_lm(
     run = fit(lm, RandomBatches(train.long(), batch_size=batch_size, seed=seed), max_steps=steps, seed=seed,
               val_batches=held_out(val.long(), batch_size=batch_size), precision="bf16-mixed" if bf16 else "32-true")
     lm.eval()
-    val_nll = float(sequence_nll(lm, val).mean())  # float64, as gen_ppl scores samples
+    fit_info = held_out_fit(lm, val)
     info = {
         "steps": run["steps"],
         "seconds": time.perf_counter() - start,
         "final_loss": run["final_loss"],
         "curve": run["curve"],
-        "val_nll": val_nll,
-        "val_ppl": math.exp(val_nll),
+        **fit_info,
         "n_params": sum(p.numel() for p in lm.parameters()),
-        "weights_hash": weights_hash(lm),
     }
     return lm, info
+
+
+def held_out_fit(lm: CausalTransformerLM, val: Tensor) -> dict:
+    """Validation NLL per character (float64, as gen_ppl scores samples), its PPL, the weights' hash."""
+    val_nll = float(sequence_nll(lm, val).mean())
+    return {"val_nll": val_nll, "val_ppl": math.exp(val_nll), "weights_hash": weights_hash(lm)}

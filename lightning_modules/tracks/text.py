@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import math
 from pathlib import Path
 from typing import Any
 
@@ -232,12 +231,10 @@ def _lm_train(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule, get: 
 
 
 def _lm_measure(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule) -> dict:  # noqa: ARG001
-    """As train_evaluator_lm records it: float64 validation NLL per character, its PPL, the weights' hash."""
-    from lightning_modules.metrics.feature_net import weights_hash
-    from lightning_modules.metrics.text import sequence_nll
+    """As train_evaluator_lm records it (validation NLL, PPL, weights' hash)."""
+    from lightning_modules.metrics.evaluator_lm import held_out_fit
 
-    val_nll = float(sequence_nll(model, dm.val).mean())
-    return {"val_nll": val_nll, "val_ppl": math.exp(val_nll), "weights_hash": weights_hash(model)}
+    return held_out_fit(model, dm.val)
 
 
 register_model("text_lm", spec=_lm_spec, build=_lm_build, train=_lm_train, seed=lambda cfg: int(cfg.eval.text_lm.seed),
