@@ -17,7 +17,6 @@ package's shipped weights or WSBENCH_CACHE, never trained here.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -27,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_modules.discrete.masked_cache import masked_sample  # noqa: E402
 from lightning_modules.discrete.mdlm import elbo_bits_per_char  # noqa: E402
-from lightning_modules.metrics.text import sequence_nll  # noqa: E402
+from lightning_modules.metrics.text import gen_ppl, sequence_nll  # noqa: E402
 from sweeps.cache import ArtifactCache  # noqa: E402
 from sweeps.config import compose  # noqa: E402
 from sweeps.models import ModelStore  # noqa: E402
@@ -66,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     g = torch.Generator().manual_seed(args.seed)
 
     def report(name: str, x: torch.Tensor, extra: str = "") -> None:
-        ppl = math.exp(float(sequence_nll(lm, x).mean()))
+        ppl = gen_ppl(sequence_nll(lm, x), n_boot=0).value
         elbo = elbo_bits_per_char(net, x, mask_id=mask_id)
         print(f"{name:<40} gen PPL {ppl:7.2f}   MDLM ELBO on them {elbo:.3f} bits/char{extra}", flush=True)
 

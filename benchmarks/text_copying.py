@@ -13,7 +13,6 @@ shipped weights or WSBENCH_CACHE, never trained here.
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
@@ -22,7 +21,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lightning_modules.autoregressive.sampler import sample_cached  # noqa: E402
-from lightning_modules.metrics.text import sequence_nll  # noqa: E402
+from lightning_modules.metrics.text import gen_ppl, sequence_nll  # noqa: E402
 from sweeps.cache import ArtifactCache  # noqa: E402
 from sweeps.config import compose  # noqa: E402
 from sweeps.models import ModelStore  # noqa: E402
@@ -53,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     seen = {k: {tuple(train[i:i + k]) for i in range(len(train) - k + 1)} for k in KS}
 
     def report(name: str, rows: torch.Tensor) -> None:
-        ppl = math.exp(float(sequence_nll(lm, rows).mean()))
+        ppl = gen_ppl(sequence_nll(lm, rows), n_boot=0).value
         parts = "  ".join(f"{k}-grams {copied_fraction(rows, seen[k], k):.3f}" for k in KS)
         print(f"{name:<18} in training text: {parts}   gen PPL {ppl:.3f}", flush=True)
 
