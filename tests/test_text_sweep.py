@@ -66,7 +66,11 @@ def test_the_substrates_keys_are_those_it_was_trained_under():
     arms = {a.name: a.cfg for a in build_arms(["experiment=text_substrate"])[1]}
     half = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", "substrate.mdlm.steps=20000"])
     assert store.key("mdlm", half[1][0].cfg) == "mdlm-2d990e5a2173a651"  # the 20,000-step run in the README
-    assert store.key("mdlm", arms["mdlm"]) == "mdlm-be0e62c651ffc5f5"  # trained as mdlm[2x] before the budget doubled
+    forty = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", "substrate.mdlm.steps=40000"])
+    assert store.key("mdlm", forty[1][0].cfg) == "mdlm-be0e62c651ffc5f5"  # the baseline until 80,000 steps
+    assert store.key("mdlm", arms["mdlm"]) == "mdlm-62c94a53a098d37b"  # trained as mdlm[2x] of the 40,000 steps
+    assert store.key("mdlm", arms["mdlm[2x]"]) == "mdlm-1cbbdf648547ea2a"  # 160,000 steps, in training
+    assert store.key("mdlm", arms["mdlm[d5]"]) == "mdlm-261f76f3c850416b"  # depth 5 at 80,000, in training
     assert store.key("ar", arms["ar"]) == "ar-729082095575f54f"
     assert store.key("text_lm", arms["ar"]) == "text_lm-7cb6dddbf5cb4ef5"  # 6 x 256, dropout 0.2, bf16 autocast
     assert store.key("ar", arms["ar[2x]"]) == "ar-95ca9804bae03235"
