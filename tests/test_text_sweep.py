@@ -64,10 +64,13 @@ def test_the_substrates_keys_are_those_it_was_trained_under():
 
     store = ModelStore(ArtifactCache(None), log=lambda *_: None)
     arms = {a.name: a.cfg for a in build_arms(["experiment=text_substrate"])[1]}
-    half = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", "substrate.mdlm.steps=20000"])
-    assert store.key("mdlm", half[1][0].cfg) == "mdlm-2d990e5a2173a651"  # the 20,000-step run in the README
-    forty = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", "substrate.mdlm.steps=40000"])
-    assert store.key("mdlm", forty[1][0].cfg) == "mdlm-be0e62c651ffc5f5"  # the baseline until 80,000 steps
+
+    def mdlm_key(steps: int) -> str:
+        arm = build_arms(["experiment=text_substrate", "sweep.arms=null", "method=mdlm", f"substrate.mdlm.steps={steps}"])
+        return store.key("mdlm", arm[1][0].cfg)
+
+    assert mdlm_key(20000) == "mdlm-2d990e5a2173a651"  # the 20,000-step run in the README
+    assert mdlm_key(40000) == "mdlm-be0e62c651ffc5f5"  # the baseline until 80,000 steps
     assert store.key("mdlm", arms["mdlm"]) == "mdlm-62c94a53a098d37b"  # trained as mdlm[2x] of the 40,000 steps
     assert store.key("mdlm", arms["mdlm[2x]"]) == "mdlm-1cbbdf648547ea2a"  # 160,000 steps, in training
     assert store.key("mdlm", arms["mdlm[d5]"]) == "mdlm-261f76f3c850416b"  # depth 5 at 80,000, in training
