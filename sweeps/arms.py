@@ -3,12 +3,14 @@ plus a search space; all are validated, every grid point included, before any co
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
+from sweeps import overrides as arm_overrides
 from sweeps.config import compose, split_override, with_params
 from sweeps.errors import ConfigError
 from sweeps.validate import validate_run, validate_sweep
@@ -42,7 +44,7 @@ def _space(raw: object, arm: str, sampler: str) -> dict:
 
 
 def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
-    """The study config and its validated arms."""
+    """The study config and its validated arms (the override rule: sweeps.overrides)."""
     cfg = compose(overrides)
     validate_sweep(cfg)
     sampler = cfg.sweep.sampler
@@ -51,27 +53,65 @@ def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
     arms: list[Arm] = []
     raw_arms = cfg.sweep.arms
     if not raw_arms:
-        validate_run(cfg)
+        with _in_arm(cfg.method.name, user):
+            validate_run(cfg)
         arms.append(Arm(cfg.method.name, cfg, _space(cfg.sweep.space, cfg.method.name, sampler)))
     else:
-        for name, spec in OmegaConf.to_container(raw_arms).items():
+        raw = OmegaConf.to_container(raw_arms)
+        arm_overrides.check_no_conflicts(raw, user)
+        for name, spec in raw.items():
+            if not isinstance(spec, dict):
+                raise ConfigError(f"sweep.arms.{name}", spec, "a mapping {set: [KEY=VALUE, ...], space: {...}}")
             sets = list(spec.get("set", []) or [])
             for item in sets:
                 split_override(item)
-            arm_cfg = compose(exp + sets + user)
-            validate_run(arm_cfg)
+            with _in_arm(str(name), user):
+                arm_cfg = compose(exp + sets + user)
+                arm_overrides.check_name(str(name), arm_cfg)
+                validate_run(arm_cfg)
             space = spec.get("space", OmegaConf.to_container(cfg.sweep.space))
             arms.append(Arm(str(name), arm_cfg, _space(space, str(name), sampler)))
+    arms = arm_overrides.select(arms, OmegaConf.to_container(cfg.sweep.only) if cfg.sweep.only else None)
     for arm in arms:
-        if sampler == "grid":
-            for point in arm.grid():
-                validate_run(with_params(arm.cfg, point))
-        else:  # both ends of every range (a list: every value) must be valid
-            for key, spec in arm.space.items():
-                for value in (spec if isinstance(spec, list) else [spec["low"], spec["high"]]):
-                    validate_run(with_params(arm.cfg, {key: value}))
+        with _in_arm(arm.name, user):
+            if sampler == "grid":
+                for point in arm.grid():
+                    validate_run(with_params(arm.cfg, point))
+            else:  # both ends of every range (a list: every value) must be valid
+                for key, spec in arm.space.items():
+                    for value in (spec if isinstance(spec, list) else [spec["low"], spec["high"]]):
+                        validate_run(with_params(arm.cfg, {key: value}))
     return cfg, arms
+
+
+@contextlib.contextmanager
+def _in_arm(name: str, user: list[str]):  # noqa: ANN202
+    """A ConfigError raised while building one arm names the arm; where the key came from the
+    command line, it also says how to set it for some arms only."""
+    try:
+        yield
+    except ConfigError as err:
+        if "(in arm " in err.allowed or err.key.startswith(f"sweep.arms.{name}"):
+            raise
+        mine = next((o for o in user if arm_overrides.normalized(o) == err.key.lstrip("+~")), None)
+        hint = f"; for some arms only: {arm_overrides.PER_ARM.format(item=mine)}" if mine else ""
+        raise ConfigError(err.key, err.value, f"{err.allowed} (in arm {name}{hint})") from None
 
 
 def run_dir_of(cfg: DictConfig) -> Path:
     return Path(cfg.sweep.run_dir) if cfg.sweep.run_dir else Path("runs") / cfg.sweep.study
+
+
+def show_config(overrides: list[str]) -> str:
+    """`--show-config`: the study's config, then one YAML document per arm with its search
+    space and resolved config (every value validated first, as a sweep would)."""
+    from sweeps.storage import secretless
+
+    cfg, arms = build_arms(overrides)
+    docs = [OmegaConf.to_yaml(secretless(cfg))]
+    for arm in arms:
+        resolved = OmegaConf.to_container(secretless(arm.cfg), resolve=True)
+        for key in ("sweep", "logger", "choices", "experiment"):
+            resolved.pop(key, None)
+        docs.append(OmegaConf.to_yaml({"arm": arm.name, "space": arm.space, "config": resolved}))
+    return "---\n".join(docs)

@@ -46,25 +46,35 @@ def _point(params: dict, keys: list[str]) -> tuple:
                  ((k, params.get(k)) for k in keys))
 
 
-def enqueue_grid(study: optuna.Study, points: list[dict], created: bool, *, log=print) -> None:  # noqa: ANN001
-    """Make sure every grid point is in the study once: enqueued by its creator, or repaired."""
-    if GRID_READY in study._storage.get_study_system_attrs(study._study_id):
+def grid_of(study: optuna.Study) -> str | None:
+    """The hash of the grid the study was enqueued with (None: not yet marked)."""
+    return study._storage.get_study_system_attrs(study._study_id).get(GRID_READY)
+
+
+def enqueue_grid(study: optuna.Study, points: list[dict], created: bool, *, grid: str = "",
+                 log=print) -> None:  # noqa: ANN001
+    """Make sure every grid point is in the study once: enqueued by its creator, or repaired
+    by one process (`grid`, a hash of the arm's whole grid, marks the study when done)."""
+    marked = study._storage.get_study_system_attrs(study._study_id).get(GRID_READY)
+    if marked == grid:
         return
     if created:
         for point in points:
             study.enqueue_trial(point, skip_if_exists=False)
-        study._storage.set_study_system_attr(study._study_id, GRID_READY, len(points))
+        study._storage.set_study_system_attr(study._study_id, GRID_READY, grid)
         return
     deadline = time.monotonic() + ENQUEUE_WAIT_S
-    while time.monotonic() < deadline:
-        if GRID_READY in study._storage.get_study_system_attrs(study._study_id):
-            return
+    while marked is None and time.monotonic() < deadline:
         time.sleep(0.2)
-    # Its creator stopped while enqueuing (or an older wsbench made it): one process repairs.
+        marked = study._storage.get_study_system_attrs(study._study_id).get(GRID_READY)
+    if marked == grid:
+        return
+    # Its creator stopped while enqueuing: one process (the one that creates this grid's repair
+    # study, an atomic step) enqueues the missing points.
     try:
-        optuna.create_study(study_name=f"{study.study_name}~grid-repair", storage=study._storage)
+        optuna.create_study(study_name=f"{study.study_name}~grid-{grid}", storage=study._storage)
     except optuna.exceptions.DuplicatedStudyError:
-        while GRID_READY not in study._storage.get_study_system_attrs(study._study_id):
+        while study._storage.get_study_system_attrs(study._study_id).get(GRID_READY) != grid:
             time.sleep(0.5)
         return
     keys = list(points[0]) if points else []
@@ -75,7 +85,7 @@ def enqueue_grid(study: optuna.Study, points: list[dict], created: bool, *, log=
     log(f"[{study.study_name}] grid not fully enqueued by its creator: enqueuing {len(missing)} missing point(s)")
     for point in missing:
         study.enqueue_trial(point, skip_if_exists=False)
-    study._storage.set_study_system_attr(study._study_id, GRID_READY, len(points))
+    study._storage.set_study_system_attr(study._study_id, GRID_READY, grid)
 
 
 def claim_waiting(study: optuna.Study) -> optuna.Trial | None:

@@ -21,7 +21,15 @@ USAGE = """wsbench COMMAND [overrides...]
 
 overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=value
            (method.t0=0.8, sweep.n_trials=40), +a.b=value (a free key), ~logger (drop a group),
-           plugin=FILE.py (a user's methods, drafters or tracks); --show-config prints the result.
+           plugin=FILE.py (a user's methods, drafters or tracks); --show-config (or --cfg job)
+           validates and prints the study's config and each arm's.
+
+arms: a key applies to every arm and is checked in each; a key an arm sets itself (its method,
+      its drafter's size...) is refused; one arm is changed under sweep.arms.NAME, some run
+      with sweep.only=[NAME, ...]; a re-run reuses only records made with the same settings:
+  wsbench sweep experiment=smoke eval.n_samples=600 sweep.study=smoke600          # every arm
+  wsbench sweep experiment=smoke 'sweep.arms.warm_start[gmm4].set+=[method.solver=heun]'  # one arm
+  wsbench sweep experiment=smoke '+sweep.arms.sdedit[gmm4].set=[method=sdedit, drafter=gmm, drafter.n_components=4]'
 """
 
 
@@ -47,7 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("-v", "--verbose", action="store_true", help="also Optuna's log")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (line, positional) in COMMANDS.items():
-        p = sub.add_parser(name, help=line, description=line, parents=[common], prog=f"wsbench {name}")
+        epilog = USAGE[USAGE.index("arms:"):] if positional == "Hydra overrides" else None
+        p = sub.add_parser(name, help=line, description=line, parents=[common], prog=f"wsbench {name}", epilog=epilog,
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == "analyze":
             p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="a run folder holding trials.jsonl")
             p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
@@ -65,7 +75,10 @@ def _parser() -> argparse.ArgumentParser:
                        help=OVERRIDES_HELP if positional == "Hydra overrides" else positional)
         if name != "list":
             p.add_argument("--storage", default=None, help="Optuna database URL (default: a journal file in the run folder)")
-            p.add_argument("--show-config", action="store_true", help="print the composed config and exit")
+            p.add_argument("--show-config", action="store_true",
+                           help="validate, print the study's config and each arm's resolved config (YAML "
+                                "documents), and exit")
+            p.add_argument("--cfg", choices=["job"], default=None, help="Hydra's spelling of --show-config")
     return parser
 
 
@@ -109,12 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             overrides.append(f"sweep.storage={args.storage}")
         if args.command == "quickstart":
             overrides = ["experiment=quickstart", *overrides]
-        if args.show_config:
-            from omegaconf import OmegaConf
+        if args.show_config or args.cfg:
+            from sweeps.arms import show_config
 
-            from sweeps.config import compose
-
-            print(OmegaConf.to_yaml(compose(overrides)))
+            print(show_config(overrides))
             return 0
         from sweeps.study import run_study, train_only
 

@@ -44,8 +44,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
 from sweeps import options as plugin_options
+from sweeps import overrides as arm_overrides
 from sweeps import schema
-from sweeps.errors import ConfigError
+from sweeps.errors import ConfigError, did_you_mean
 from sweeps.schema import set_key
 
 __all__ = ["compose", "with_params", "set_key", "split_override", "parse_value", "group_options",
@@ -192,6 +193,9 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     groups: dict[str, str] = {}  # group -> its override; a later one wins
     keys: list[_KeyOverride] = []  # key overrides, applied in order after composition
     for item in overrides:
+        if _bare(item)[1].split(".")[0] == "hydra":
+            raise ConfigError(_bare(item)[1], _bare(item)[2], "not a key here: wsbench composes configs with Hydra "
+                              "but runs no Hydra app; the run folder is sweep.run_dir (default runs/<sweep.study>)")
         group, key_override = _classify(item)
         if group is not None:
             groups[group] = item
@@ -235,7 +239,7 @@ def _check_option(override: Override) -> None:
         plugin_options.register(None, conf_dir())  # maybe a registered method or drafter without a conf/ file
         options = group_options(group)
     if not isinstance(option, str) or option not in options:
-        raise ConfigError(group, option, f"one of {', '.join(options)}")
+        raise ConfigError(group, option, f"one of {', '.join(options)}{did_you_mean(option, options)}")
 
 
 def _compose_groups(group_overrides: list[str]) -> tuple[DictConfig, dict[str, Any]]:
@@ -321,7 +325,10 @@ def _extra_key(have: Any, pure: Any, prefix: str) -> tuple[str, Any] | None:
 def _apply(cfg: DictConfig, override: _KeyOverride) -> None:
     """Apply one key override with Hydra's semantics, as a one-line ConfigError on failure."""
     key, value, kind = override.key, override.value, override.kind
-    if override.open:  # under sweep.space / sweep.arms: replace (no merge), any key
+    if override.open and key.startswith(arm_overrides.ARMS):  # one arm, by its name (sweeps.overrides)
+        arm_overrides.apply(cfg, kind, key, value)
+        return
+    if override.open:  # under sweep.space: replace (no merge), any key
         if kind == "~":
             schema.delete_key(cfg, key, None)
         else:
@@ -333,7 +340,7 @@ def _apply(cfg: DictConfig, override: _KeyOverride) -> None:
         return
     if kind == "=" and current is schema.ABSENT:
         raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`; "
-                          "+KEY=VALUE adds a key where the schema is free)")
+                          f"+KEY=VALUE adds a key where the schema is free){did_you_mean(key, schema.all_keys(cfg))}")
     if kind == "+" and current is not schema.ABSENT and current is not None \
             and not isinstance(value, dict | list):
         raise ConfigError(f"+{key}", value, f"a new key: {key} is already set (drop the +, or use ++)")

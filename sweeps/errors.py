@@ -1,8 +1,8 @@
 """The error types people see (defined in lightning_modules.core.errors, shared by both packages)."""
 
-from lightning_modules.core.errors import ConfigError, StudyFailed
+from lightning_modules.core.errors import ConfigError, StudyFailed, did_you_mean
 
-__all__ = ["ConfigError", "StudyFailed"]
+__all__ = ["ConfigError", "StudyFailed", "did_you_mean"]
 
 
 class StorageLost(Exception):

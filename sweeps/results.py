@@ -14,6 +14,10 @@ import os
 import socket
 from pathlib import Path
 
+# Records since trial identity (config_key, swept): an older folder's records cannot be matched
+# to a config, so it is never extended.
+RECORD_FORMAT = 2
+
 
 class TrialStore:
     def __init__(self, run_dir: str | Path, *, worker: bool = False) -> None:
@@ -36,14 +40,17 @@ class TrialStore:
                               "move the bad line out or use a new run folder") from None
 
     def check_compatible(self) -> None:
-        """Refuse to resume into a run folder whose records an older wsbench wrote (no track or
-        role): analysis could not read the mix."""
-        old = [r for r in self.records() if "track" not in r or "role" not in r]
+        """Refuse to resume into a run folder whose records an older wsbench wrote (before
+        trial identity, `format` 2): nothing tells which config made them, so new records
+        would be mixed with them unseen. `wsbench analyze` still reads such a folder."""
+        old = [r for r in self.records() if r.get("format", 1) < RECORD_FORMAT]
         if old:
             from sweeps.errors import ConfigError
 
-            raise ConfigError("sweep.run_dir", str(self.run_dir), f"a new run folder: {self.path} holds {len(old)} "
-                              "record(s) of an older wsbench (no 'track'/'role'); set sweep.run_dir or sweep.study")
+            raise ConfigError("sweep.run_dir", str(self.run_dir), f"a run folder of this wsbench: it holds {len(old)} "
+                              "record(s) written before records carried their settings (config_key), which cannot "
+                              "be matched to today's config; set sweep.study=NAME or sweep.run_dir=DIR for a new "
+                              "study (`wsbench analyze` still reads the old one)")
 
     def check_conditions(self, now: dict) -> None:
         """Refuse to add to a run folder whose finished trials were timed under other

@@ -37,12 +37,13 @@ from lightning_modules.core.registry import METHODS
 from lightning_modules.metrics._common import split_boot
 from sweeps import claims, host_load
 from sweeps.arms import Arm
-from sweeps.config import with_params
+from sweeps.config import config_hash, with_params
 from sweeps.errors import StorageLost
+from sweeps.identity import remember, trial_hash
 from sweeps.progress import Progress
-from sweeps.results import TrialStore
+from sweeps.results import RECORD_FORMAT, TrialStore
 from sweeps.storage import make_sampler, masked
-from sweeps.trial import Evaluator, knob_values, method_knobs, trial_hash
+from sweeps.trial import Evaluator, knob_values, method_knobs
 from sweeps.versions import conditions, versions
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -95,6 +96,12 @@ class SweepRunner:
         s = self.cfg.sweep
         sampler = make_sampler(s.sampler, claims.worker_seed(int(s.seed), owner=not self.worker))
         study, created = claims.open_study(self.storage, self.study_name(arm), ["minimize", "minimize"], sampler)
+        grid = config_hash(arm.grid())
+        if s.sampler == "grid" and not created and claims.grid_of(study) not in (None, grid):
+            # The arm's grid changed since: Optuna cannot hold two value sets of one parameter in
+            # a study, so the new points go to a study of their own (the records say what is done).
+            study, created = claims.open_study(self.storage, f"{self.study_name(arm)}+{grid[:8]}",
+                                               ["minimize", "minimize"], sampler)
         if created:  # names and attributes optuna-dashboard shows
             with warnings.catch_warnings():  # "experimental" since Optuna 3.2
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -108,7 +115,7 @@ class SweepRunner:
         if s.sampler == "grid":
             seen = {_point_key(r.get("params", {}), arm.space) for r in done}
             todo = [p for p in arm.grid() if _point_key(p, arm.space) not in seen]
-            claims.enqueue_grid(study, todo, created, log=self.log)
+            claims.enqueue_grid(study, todo, created, grid=grid, log=self.log)
             total = len(arm.grid())
             progress.start(total=total, todo=len(todo))
         else:
@@ -160,7 +167,7 @@ class SweepRunner:
 
     def _record(self, arm: Arm, number: int) -> dict:
         spec = METHODS.get(arm.cfg.method.name)
-        return {"study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
+        return {"format": RECORD_FORMAT, "study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
                 "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "family": spec.family, "params": {},
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
                 "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
@@ -190,7 +197,8 @@ class SweepRunner:
                 return rec
         t_start = time.perf_counter()
         record = self._record(arm, picked["trial"]) | {"confirm": True, "confirm_of": picked["trial"], "seed": seed,
-                                                        "params": knob_values(cfg, list(params)), "config_hash": chash}
+                                                        "params": knob_values(cfg, list(params)), "swept": list(params),
+                                                        "config_key": remember(self.run_dir, cfg), "config_hash": chash}
         ev = None
         self.logger.begin(record, cfg)
         try:
@@ -217,7 +225,8 @@ class SweepRunner:
             # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
             params = {key: _suggest(trial, key, dist) for key, dist in arm.space.items()}
             cfg = with_params(arm.cfg, params)
-            record["params"] = knob_values(cfg, list(params))
+            record["params"], record["swept"] = knob_values(cfg, list(params)), list(params)
+            record["config_key"] = remember(self.run_dir, cfg)  # what it ran with (sweeps.identity)
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))
             previous = self.store.find(arm.name, chash)
             if previous is not None:  # already finished (TPE proposed it again, or a retry of a trial

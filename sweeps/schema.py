@@ -20,7 +20,7 @@ from typing import Any
 from omegaconf import MISSING, DictConfig, ListConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from sweeps.errors import ConfigError
+from sweeps.errors import ConfigError, did_you_mean
 
 # ConfigStore names: the base schema (conf/config.yaml extends it) and the per-option
 # schemas of groups whose options differ in shape (conf/logger/wandb.yaml extends one).
@@ -93,6 +93,7 @@ class SweepConf:
     grace_s: int = 60  # a trial whose heartbeat is older is a dead worker's: failed and retried
     max_retry: int = 2  # retries of a dead worker's trial before it stays failed
     time_alone: bool = False  # take a host-wide lock for the timed runs (no other trial computes)
+    only: list[str] | None = None  # run these arms only (null: every arm)
 
 
 @dataclass
@@ -200,6 +201,21 @@ def open_key_of(key: str) -> str | None:
     return next((k for k in OPEN_KEYS if key == k or key.startswith(k + ".")), None)
 
 
+def all_keys(cfg: DictConfig) -> list[str]:
+    """Every dotted key of the config (mappings and leaves), for "did you mean" hints."""
+    out: list[str] = []
+
+    def walk(node: Any, prefix: str) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                out.append(f"{prefix}{k}")
+                if f"{prefix}{k}" not in OPEN_KEYS:
+                    walk(v, f"{prefix}{k}.")
+
+    walk(OmegaConf.to_container(cfg, resolve=False), "")
+    return out
+
+
 def open_struct(cfg: DictConfig) -> None:
     """Struct mode everywhere except the free-form mappings under OPEN_KEYS."""
     OmegaConf.set_struct(cfg, True)
@@ -273,7 +289,8 @@ def set_key(cfg: DictConfig, key: str, value: object) -> None:
     open_root = open_key_of(key)
     if open_root is None:
         if OmegaConf.select(cfg, key, default=ABSENT, throw_on_missing=False) is ABSENT:
-            raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`)")
+            raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`)"
+                              + did_you_mean(key, all_keys(cfg)))
         try:
             OmegaConf.update(cfg, key, value, merge=False)
         except OmegaConfBaseException as err:

@@ -10,11 +10,12 @@ from lightning_modules.core.registry import METHODS
 from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
 from sweeps.errors import ConfigError, StudyFailed
+from sweeps.identity import check_records_match
 from sweeps.models import ModelStore, track_of
 from sweeps.prefetch import planned, train_missing
 from sweeps.results import TrialStore
 from sweeps.runner import SweepRunner
-from sweeps.storage import make_storage, secretless
+from sweeps.storage import make_storage, masked, secretless
 from sweeps.trial import Evaluator
 from sweeps.versions import conditions
 from sweeps.wandb_log import make_logger
@@ -75,6 +76,23 @@ def copy_curves(models: ModelStore, jobs: list, arms: list, run_dir) -> int:  # 
     return len(index)
 
 
+def keep_config(run_dir, cfg, overrides: list[str]) -> None:  # noqa: ANN001
+    """config.yaml keeps every composed config the folder was run with: one YAML document
+    per distinct config, each headed by when and with which overrides it was first run
+    (a config run before is not written again)."""
+    import datetime as dt
+
+    path = run_dir / "config.yaml"
+    text = OmegaConf.to_yaml(secretless(cfg))
+    old = path.read_text() if path.exists() else ""
+    if old and any(doc.split("\n", 1)[-1] == text for doc in old.split("\n---\n")):
+        return
+    when = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    shown = " ".join(o.partition("=")[0] + "=" + masked(o.partition("=")[2]) if "://" in o else o for o in overrides).replace("\n", " ") or "(no overrides)"
+    doc = f"# {when}: {shown}\n{text}"
+    path.write_text(f"{old}\n---\n{doc}" if old else doc)
+
+
 def run_study(overrides: list[str], *, worker: bool = False, report: bool = True, log=print) -> dict | None:  # noqa: ANN001
     """Validate everything, then run every arm; returns the report summary (None for workers)."""
     cfg, arms, models = _prepare(overrides, log)
@@ -87,8 +105,9 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     store.check_compatible()
     if not worker:  # workers of one study may run on other hosts: their identity keeps them apart
         store.check_conditions(conditions(cfg))
+    check_records_match(run_dir, store.records(), arms)  # before any training: never mix settings
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "config.yaml").write_text(OmegaConf.to_yaml(secretless(cfg)))
+    keep_config(run_dir, cfg, overrides)
     log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     copy_curves(models, _train(cfg, arms, models, log), arms, run_dir)

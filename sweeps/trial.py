@@ -16,8 +16,8 @@ from lightning_modules.core.registry import DRAFTERS, METHODS, build_method
 from lightning_modules.tracks.base import Reference
 from sweeps import host_load
 from sweeps.config import config_hash, to_dict
+from sweeps.identity import trial_hash  # noqa: F401 - re-exported: the resume key lives there
 from sweeps.models import ModelStore, track_of
-from sweeps.versions import conditions
 
 # Knobs every record carries in `params`, resolved, so analysis can group and label points.
 STANDARD_KNOBS = ("method.name", "method.t0", "method.steps", "method.solver", "refiner.pairing",
@@ -35,23 +35,6 @@ class Evaluation:
     fields: dict  # track-specific record fields (evaluator, metric_info)
 
 
-def trial_hash(cfg: DictConfig, identity: dict | None = None) -> str:
-    """Identity of a trial's result: everything that can change its numbers (the evaluator's
-    weights hash too, so a changed classifier changes every FID's key) and the conditions its
-    timings are taken under (host, device, threads, code)."""
-    parts = to_dict(cfg, "data", "drafter", "refiner", "method", "eval", "seed")
-    parts["track"] = str(cfg.track)
-    parts["conditions"] = conditions(cfg)
-    # A text baseline's settings live in `substrate`: part of the identity of the trials using
-    # it only, so every other trial keeps its hash.
-    used = [n for n in METHODS.get(cfg.method.name).needs if n in (cfg.get("substrate") or {})]
-    if used:
-        parts["substrate"] = {n: to_dict(cfg.substrate, n)[n] for n in used}
-    if identity:
-        parts["identity"] = identity
-    return config_hash(parts)
-
-
 def method_knobs(cfg: DictConfig, *, columns_only: bool = False) -> list[str]:
     """The params keys of the method's declared knobs, in declaration order (columns_only:
     those shown as table columns; solver tolerances stay in params only)."""
@@ -65,6 +48,8 @@ def knob_values(cfg: DictConfig, extra: list[str]) -> dict:
     keys = list(STANDARD_KNOBS) + method_knobs(cfg)
     if "drafter" in spec.needs:
         keys += [f"drafter.{k}" for k in DRAFTERS.get(cfg.drafter.name).record_knobs]
+    if "drafter" not in spec.needs:  # a method without a drafter records none
+        keys = [k for k in keys if not k.startswith("drafter.")]
     out = {}
     for key in dict.fromkeys(keys + list(extra)):
         value = OmegaConf.select(cfg, key)

@@ -1,5 +1,5 @@
 """What was written before the rebuild: cached models keep their keys (so they still load);
-run folders whose records lack track and role are refused in one line, not mixed."""
+run folders whose records lack track and role (or their settings) are refused in one line, not mixed."""
 
 from __future__ import annotations
 
@@ -52,7 +52,8 @@ def test_a_run_folder_of_an_older_wsbench_is_refused_in_one_line(workdir, capsys
     run_dir.mkdir(parents=True)
     old = {"study": "smoke", "arm": "noise_start[indep]", "trial": 0, "state": "COMPLETE", "method": "noise_start"}
     (run_dir / "trials.jsonl").write_text(json.dumps(old) + "\n")
-    with pytest.raises(ConfigError, match=r"^sweep\.run_dir=.* holds 1 record\(s\) of an older wsbench"):
+    with pytest.raises(ConfigError, match=r"^sweep\.run_dir=.* holds 1 record\(s\) written before records carried "
+                       r"their settings \(config_key\)"):
         study_mod.run_study(["experiment=smoke"], log=lambda *_: None)
     assert (run_dir / "trials.jsonl").read_text().count("\n") == 1  # nothing appended
     assert main(["analyze", str(run_dir)]) == 2

@@ -49,7 +49,8 @@ def test_knobs_accept_their_allowed_values():
 
 
 def test_an_undeclared_key_is_refused_with_the_declared_ones():
-    with pytest.raises(ConfigError, match=r"^method\.t00=0\.5 is not allowed: not a knob of m \(its knobs: t0\)$"):
+    with pytest.raises(ConfigError, match=r"^method\.t00=0\.5 is not allowed: not a knob of m \(its knobs: t0\) "
+                                        r"\(did you mean t0\?\)$"):
         check_section("method", {"name": "m", "t0": 0.5, "t00": 0.5}, [Knob("t0", float)], owner="m")
 
 

@@ -9,3 +9,11 @@ class ConfigError(ValueError):
 
 class StudyFailed(RuntimeError):
     """Every trial of a study failed: there is nothing to report (the records say why)."""
+
+
+def did_you_mean(word: object, candidates: object) -> str:
+    """' (did you mean X?)' for the closest candidate to a misspelt name, else ''."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in candidates], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]}?)" if close else ""

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from lightning_modules.core.errors import ConfigError
+from lightning_modules.core.errors import ConfigError, did_you_mean
 
 T = TypeVar("T")
 
@@ -120,7 +120,8 @@ def check_section(section: str, values: dict, knobs: Iterable[Knob], *, owner: s
             continue
         if key not in declared:
             allowed = ", ".join(declared) or "none"
-            raise ConfigError(f"{section}.{key}", value, f"not a knob of {owner} (its knobs: {allowed})")
+            raise ConfigError(f"{section}.{key}", value, f"not a knob of {owner} (its knobs: {allowed})"
+                              + did_you_mean(key, declared))
         declared[key].check(f"{section}.{key}", value)
 
 
@@ -139,7 +140,8 @@ class Registry(Generic[T]):
     def get(self, name: str, *, key: str | None = None) -> T:
         load_builtins()
         if name not in self._entries:
-            raise ConfigError(key or self.key, name, f"one of {', '.join(self.names()) or 'none registered'}")
+            raise ConfigError(key or self.key, name, f"one of {', '.join(self.names()) or 'none registered'}"
+                              + did_you_mean(name, self.names()))
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:
