@@ -6,8 +6,8 @@ the saved samples. Records say what they are (``track``, ``role``, ``knobs``,
 ``metric_info``); analysis reads that and guesses nothing.
 """
 
+from analysis.cost_axes import COST_AXES
 from analysis.fronts import (
-    Points,
     arm_fronts,
     baseline_arms,
     iso_quality_speedup,
@@ -16,10 +16,13 @@ from analysis.fronts import (
     speedups,
     t0_arms,
 )
-from analysis.load import COST_AXES, load_trials, read_records
+from analysis.load import load_trials
+from analysis.measured import Points
 from analysis.picks import arm_picks, best_and_cheapest
+from analysis.records import read_records
 from analysis.report import write_report
-from analysis.summary import build_summary, format_summary_table
+from analysis.summary import build_summary
+from analysis.terminal import format_summary_table
 
 __all__ = [
     "COST_AXES",

@@ -16,10 +16,11 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
+from analysis.cost_axes import COST_AXIS_LABELS
 from analysis.fronts import LOWER_BOUND, NEVER_REACHES, OK, arm_fronts
-from analysis.load import COST_AXIS_LABELS, arm_order, complete_trials
 from analysis.style import colors_for
 from analysis.tables import fmt_knob, knob_header
+from analysis.trials import arm_order, complete_trials
 
 LOG_RATIO = 10.0  # a range wider than this goes on a log axis
 

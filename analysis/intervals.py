@@ -17,12 +17,11 @@ themselves (inverted CDF: no interpolation between a "never" and a number).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from analysis.fronts import Points
+from analysis.measured import Points
 
 SPEEDUP_CI = 0.95  # coverage of every speed-up interval
 

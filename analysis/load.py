@@ -1,51 +1,27 @@
-"""Read a run folder's ``trials.jsonl`` into one flat table (one row per trial).
+"""Read a run folder's records into one flat table (one row per trial): ``load_trials``.
 
-``read_records`` is the one reader of the file, shared with the sweep side (``TrialStore``),
-so both agree on what a torn line is. ``load_trials`` adds what analysis needs: records say
-what they are (``track``, ``role``, ``knobs``, ``metric_info``), nothing is guessed.
+Records say what they are (``track``, ``role``, ``knobs``, ``metric_info``), nothing is
+guessed. Reading the files themselves is ``analysis.records`` (shared with the sweep side,
+which imports ``load_trials``, ``read_records`` and ``safe_name`` from here); questions
+asked of the table are ``analysis.trials``.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import re
 import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from analysis.records import TRIALS_FILE, read_records, results_files  # noqa: F401 - re-exported
+from analysis.cost_axes import COST_AXES
+from analysis.counters import counter_columns
+from analysis.records import TRIALS_FILE, read_records, safe_name  # noqa: F401 - the sweep side's names
 from analysis.style import LEGACY_FAMILIES
 
 ROLES = ("baseline", "method", "drafter")
-
-
-def _per_sample_wallclock(record: dict[str, Any]) -> float | None:
-    cost = record.get("cost") or {}
-    seconds, n = cost.get("wallclock_s"), record.get("n_samples")
-    if seconds is None or not n:
-        return None
-    return float(seconds) / float(n)
-
-
-# Cost axes: name -> cost per sample read from one trial record. Adding an axis is one line;
-# each axis becomes a column of the same name in ``load_trials``' table.
-COST_AXES: dict[str, Callable[[dict[str, Any]], float | None]] = {
-    "nfe": lambda r: (r.get("cost") or {}).get("nfe"),
-    "wallclock": _per_sample_wallclock,
-    "flops": lambda r: (r.get("cost") or {}).get("flops"),
-}
-
-COST_AXIS_LABELS: dict[str, str] = {
-    "nfe": "NFE per sample (largest network; drafter included)",
-    "wallclock": "wall-clock seconds per sample",
-    "flops": "FLOPs per sample",
-}
 
 
 def check_records(records: list[dict[str, Any]], file: Path) -> None:
@@ -113,13 +89,13 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "state": record.get("state"),
         "error": record.get("error"),
         "t0": _number(params.get("method.t0")),
-        "pairing": params.get("refiner.pairing"),
         "n_samples": record.get("n_samples"),
         "seed": record.get("seed"),
         "config_hash": record.get("config_hash"),
         "samples_path": record.get("samples_path"),
         "drafts_path": record.get("drafts_path"),
         "primary_metric": record.get("primary_metric"),
+        "primary_baseline": record.get("primary_baseline"),  # the arm the study declares primary
         "features": record.get("features") if isinstance(record.get("features"), dict) else None,
         "text_eval": record.get("text_eval") if isinstance(record.get("text_eval"), dict) else None,
         "models": record.get("train") if isinstance(record.get("train"), dict) else None,  # key + fit per role
@@ -131,7 +107,9 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))
     for key, value in (record.get("cost") or {}).items():
-        row[f"cost.{key}"] = _number(value)
+        if not isinstance(value, dict):  # breakdowns and counters are not one number
+            row[f"cost.{key}"] = _number(value)
+    row.update(counter_columns(record))
     for key, value in (record.get("quality") or {}).items():
         if key.endswith("_ci"):
             lo, hi = value if isinstance(value, list | tuple) and len(value) == 2 else (None, None)
@@ -161,9 +139,11 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     """One row per (arm, trial), in file order.
 
     Columns: ``arm, method, track, role, knobs`` (a tuple of params keys), ``trial, state,
-    t0`` (``params["method.t0"]``), ``pairing`` and one column per cost axis (``nfe``,
+    t0`` (``params["method.t0"]``) and one column per cost axis (``nfe``,
     ``wallclock`` in seconds per sample, ``flops`` per sample), then ``q.<metric>``,
-    ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``.
+    ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``,
+    ``counter.<name>`` (the method's ``cost.counters``, NaN where a record has none) and
+    ``primary_baseline`` (the arm the records declare primary, None where undeclared).
     ``features`` holds the record's feature-net dict (image trials), ``text_eval`` the
     evaluator LM (text trials); None where a record has none. Missing numbers are NaN.
     ``boot.<metric>`` holds the trial's paired bootstrap replicates (an array, None where
@@ -213,131 +193,3 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
         for row in confirmations.to_dict("records")
     ]
     return frame
-
-
-def boot_matrix(rows: pd.DataFrame, metric: str) -> np.ndarray:
-    """The replicates of ``metric`` of ``rows`` as [len(rows), B] (NaN rows where a trial has
-    none); [len(rows), 0] when no row has any or their counts differ (nothing to pair)."""
-    column = f"boot.{metric}"
-    values = list(rows[column]) if column in rows else []
-    lengths = {len(v) for v in values if isinstance(v, np.ndarray)}
-    if len(lengths) != 1:
-        return np.zeros((len(rows), 0))
-    width = lengths.pop()
-    return np.array([v if isinstance(v, np.ndarray) else np.full(width, np.nan) for v in values]).reshape(
-        len(rows), width
-    )
-
-
-def metrics_of(frame: pd.DataFrame) -> list[str]:
-    """Quality metric names in the table: the first COMPLETE record's order, then any others."""
-    found = [c[2:] for c in frame.columns if c.startswith("q.") and not c.endswith(("_lo", "_hi"))]
-    ordered = [m for m in frame.attrs.get("metrics", []) if m in found]
-    return ordered + [m for m in found if m not in ordered]
-
-
-def higher_is_better(frame: pd.DataFrame, metric: str) -> bool:
-    """What the track declared for ``metric`` (``metric_info``); False when undeclared."""
-    return bool((frame.attrs.get("metric_info", {}).get(metric) or {}).get("higher_is_better"))
-
-
-def default_metric(frame: pd.DataFrame) -> str:
-    """The records' ``primary_metric`` if any, else the first metric of the first COMPLETE trial."""
-    named = frame["primary_metric"].dropna() if "primary_metric" in frame else []
-    if len(named):
-        return str(named.iloc[0])
-    metrics = metrics_of(frame)
-    if not metrics:
-        raise ValueError("no quality metrics in any trial: nothing to analyse")
-    return metrics[0]
-
-
-def complete_trials(frame: pd.DataFrame) -> pd.DataFrame:
-    """Only the COMPLETE trials (FAIL and any other state dropped)."""
-    return frame.loc[frame["state"] == "COMPLETE"]
-
-
-def arm_order(frame: pd.DataFrame) -> list[str]:
-    """Arms in the order they first appear in trials.jsonl (stable labels and colours)."""
-    return list(dict.fromkeys(frame["arm"].tolist()))
-
-
-def arm_roles(frame: pd.DataFrame) -> dict[str, str]:
-    """``{arm: role}`` from each arm's first record."""
-    firsts = frame.drop_duplicates("arm")
-    return dict(zip(firsts["arm"], firsts["role"], strict=True))
-
-
-def arm_knobs(frame: pd.DataFrame) -> dict[str, list[str]]:
-    """``{arm: knobs}``: the union of the arm's records' ``knobs``, in first-seen order."""
-    out: dict[str, list[str]] = {}
-    for arm, knobs in zip(frame["arm"], frame["knobs"], strict=True):
-        out.setdefault(arm, [])
-        out[arm] += [k for k in knobs if k not in out[arm]]
-    return out
-
-
-def knob_columns(frame: pd.DataFrame) -> list[str]:
-    """The union of every arm's knobs (one table column each), in first-seen order, except
-    that a knob new to the union goes before the knobs its arm lists after it: noise_start's
-    ``[steps, solver]`` then warm_start's ``[t0, steps, solver]`` give ``[t0, steps, solver]``."""
-    columns: list[str] = []
-    for knobs in arm_knobs(frame).values():
-        for i, knob in enumerate(knobs):
-            if knob in columns:
-                continue
-            later = [columns.index(k) for k in knobs[i + 1 :] if k in columns]
-            columns.insert(min(later) if later else len(columns), knob)
-    return columns
-
-
-# The fields of a record's ``features`` dict that identify the feature net, in display order.
-FEATURE_FIELDS = ("name", "key", "weights_hash", "test_accuracy", "feature_dim", "n_reference")
-# The same for a text record's ``text_eval`` dict (the evaluator LM behind gen PPL).
-TEXT_EVAL_FIELDS = ("name", "key", "weights_hash", "val_ppl", "n_params")
-
-
-def distinct_dicts(
-    frame: pd.DataFrame, column: str, fields: tuple[str, ...] = ()
-) -> list[dict[str, Any]]:
-    """The distinct dicts in ``frame[column]`` (one per trial or None), in first-seen order.
-
-    Each entry is the record's dict (``fields`` first, then any other keys) plus ``arms``
-    (the arms whose trials used it) and ``n_trials``. Empty when no trial carries one.
-    """
-    if column not in frame:
-        return []
-    found: dict[str, dict[str, Any]] = {}
-    for arm, value in zip(frame["arm"], frame[column], strict=True):
-        if not isinstance(value, dict):
-            continue
-        ident = json.dumps(value, sort_keys=True, default=str)
-        if ident not in found:
-            ordered = {k: value.get(k) for k in fields}
-            ordered.update({k: v for k, v in value.items() if k not in fields})
-            found[ident] = {**ordered, "arms": [], "n_trials": 0}
-        entry = found[ident]
-        entry["n_trials"] += 1
-        if arm not in entry["arms"]:
-            entry["arms"].append(arm)
-    return list(found.values())
-
-
-def feature_nets(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The distinct feature nets (``features`` dicts) of the trials, in first-seen order; more
-    than one means the trials mix feature nets and their FID/KID are not comparable."""
-    return distinct_dicts(frame, "features", FEATURE_FIELDS)
-
-
-def text_evaluators(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """The distinct evaluator LMs (``text_eval`` dicts), like ``feature_nets``."""
-    return distinct_dicts(frame, "text_eval", TEXT_EVAL_FIELDS)
-
-
-def safe_name(text: str) -> str:
-    """A file-name-safe folder or file name for an arm; a name that needed changing gets a
-    short hash of the original, so `a,b` and `a_b` never share a folder."""
-    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_.") or "arm"
-    if safe == text:
-        return safe
-    return f"{safe}-{hashlib.sha1(str(text).encode()).hexdigest()[:6]}"

@@ -12,59 +12,24 @@ study's baseline on the same axis. Image runs add `samples_<study>.pdf/.png` (an
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
+from analysis.cost_axes import COST_AXES, COST_AXIS_LABELS
 from analysis.figures import log_scale_wanted, new_figure, save_figure
 from analysis.fronts import arm_fronts
 from analysis.labels import short_label
-from analysis.load import (
-    COST_AXES,
-    COST_AXIS_LABELS,
-    arm_order,
-    complete_trials,
-    default_metric,
-    load_trials,
-)
+from analysis.paper_samples import samples_figure
+from analysis.study import Study, load_study
 from analysis.style import LINESTYLES, family_styles
-from analysis.summary import build_summary
 from analysis.tables import fmt_number, fmt_quality, latex_escape, markdown_table
+from analysis.trials import arm_order, complete_trials
 
 WIDTH_IN = 7.0  # a two-column paper's text width
 PANEL_HEIGHT_IN = 2.4
 MAX_COLUMNS = 3
-
-
-@dataclass
-class Study:
-    run_dir: Path
-    trials: pd.DataFrame
-    summary: dict[str, Any]
-
-    @property
-    def name(self) -> str:
-        return str(self.summary.get("study") or self.run_dir.name)
-
-    @property
-    def metric(self) -> str:
-        return self.summary["metric"]
-
-    def families(self) -> dict[str, str]:
-        """{arm: method family} from each arm's first record."""
-        firsts = self.trials.drop_duplicates("arm")
-        return dict(zip(firsts["arm"], firsts["family"], strict=True))
-
-
-def load_study(run_dir: str | Path, cost_axis: str) -> Study:
-    """A run folder's trials and summary on ``cost_axis`` (its primary metric)."""
-    trials = load_trials(run_dir)
-    if complete_trials(trials).empty:
-        raise ValueError(f"{run_dir}: no COMPLETE trial to draw (all {len(trials)} trial(s) failed)")
-    return Study(Path(run_dir), trials, build_summary(trials, default_metric(trials), cost_axis))
 
 
 def write_figures(run_dirs: list[str | Path], out: str | Path, cost_axis: str = "flops") -> list[Path]:
@@ -79,8 +44,6 @@ def write_figures(run_dirs: list[str | Path], out: str | Path, cost_axis: str = 
     out.mkdir(parents=True, exist_ok=True)
     files = save_figure(fronts_figure(studies, cost_axis), out / "fronts")
     files += write_paper_table(studies, cost_axis, out / "fronts")
-    from analysis.paper_samples import samples_figure
-
     for study in studies:
         fig = samples_figure(study)
         if fig is not None:

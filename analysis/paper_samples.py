@@ -9,10 +9,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+from matplotlib.figure import Figure
 
 from analysis.figures import new_figure, show_image
 from analysis.labels import short_label
 from analysis.picks import best_by_arm
+from analysis.study import Study
 from analysis.style import family_styles
 
 GRID = 4  # images per side of one arm's grid (the first GRID**2 saved samples)
@@ -46,7 +48,7 @@ def grid_image(images: np.ndarray, pad: int = 1) -> np.ndarray:
     return out
 
 
-def samples_figure(study):  # noqa: ANN001, ANN201
+def samples_figure(study: Study) -> Figure | None:
     """The study's sample grids as a Figure, or None where its samples are not images."""
     picks = best_by_arm(study.trials, study.metric)
     panels = []  # (arm, kind, images, row)

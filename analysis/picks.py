@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.load import arm_order, complete_trials
+from analysis.trials import arm_order, complete_trials
 
 
 def best_and_cheapest(

@@ -1,9 +1,12 @@
-"""Reading a run folder's results files (``trials.jsonl`` and one file per worker) into
-records: torn last lines, bad lines, merging without duplicates. Shared with the sweep side."""
+"""A run folder's files: reading its results files (``trials.jsonl`` and one file per
+worker) into records (torn last lines, bad lines, merging without duplicates), and the safe
+names of the folders and files written per arm. Shared with the sweep side."""
 
 from __future__ import annotations
 
+import hashlib
 import json
+import re
 import warnings
 from pathlib import Path
 from typing import Any
@@ -93,3 +96,12 @@ def _read_file(file: Path) -> list[dict[str, Any]]:
             )
         records.append(record)
     return records
+
+
+def safe_name(text: str) -> str:
+    """A file-name-safe folder or file name for an arm; a name that needed changing gets a
+    short hash of the original, so `a,b` and `a_b` never share a folder."""
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", str(text)).strip("_.") or "arm"
+    if safe == text:
+        return safe
+    return f"{safe}-{hashlib.sha1(str(text).encode()).hexdigest()[:6]}"

@@ -14,10 +14,12 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES
+from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
 from analysis.labels import evaluator_of, metric_text, short_label, speedup_note, table_note
-from analysis.load import COST_AXES, default_metric, higher_is_better, load_trials, metrics_of
-from analysis.summary import AXIS_SHORT, FIGURE_AXES, SPEEDUP_AXES, build_summary, strict
+from analysis.load import load_trials
+from analysis.summary import build_summary, strict
 from analysis.tables import (
     fmt_number,
     fmt_quality,
@@ -27,22 +29,25 @@ from analysis.tables import (
     write_table,
 )
 from analysis.tracks import Context, Renderer, renderer_for
+from analysis.trials import default_metric, higher_is_better, metrics_of
 
 
 def front_table(
     trials: pd.DataFrame, summary: dict[str, Any], renderer: Renderer
 ) -> tuple[list[str], list[list[str]]]:
     """Every front point on the summary's cost axis: cost, metric [CI], the renderer's extra
-    metrics, one column per knob (``summary["knobs"]``), the trial. With extra metrics, a
-    first row gives the reference floor of each."""
+    metrics, one column per method counter any record reported (``summary["counters"]``,
+    per sample), one column per knob (``summary["knobs"]``), the trial. With extra metrics,
+    a first row gives the reference floor of each."""
     metric, cost_axis = summary["metric"], summary["cost_axis"]
     info, knobs, declared = summary["metric_info"], summary["knobs"], summary["arm_knobs"]
-    extra = renderer.front_columns(summary)
+    extra, counters = renderer.front_columns(summary), summary.get("counters") or []
     headers = [
         "arm",
         f"{AXIS_SHORT.get(cost_axis, cost_axis)} per sample",
         f"{metric_text(summary)} [CI]",
         *(f"{short_label(m, info)} [CI]" for m in extra),
+        *counters,
         *(knob_header(k) for k in knobs),
         "trial",
     ]
@@ -51,6 +56,7 @@ def front_table(
             arm,
             fmt_number(r[cost_axis]),
             *metric_cells(r, [metric, *extra]),
+            *(fmt_number(v) for v in counter_values(r, counters)),
             *knob_cells(r, knobs, declared.get(arm, [])),
             str(r["trial"]),
         ]

@@ -1,4 +1,4 @@
-"""summary.json's content and the short terminal table printed after a sweep."""
+"""summary.json's content: fronts, speed-ups and best settings of one run folder."""
 
 from __future__ import annotations
 
@@ -8,25 +8,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
+from analysis.counters import counter_names, counters_of
+from analysis.evaluators import feature_nets, text_evaluators
 from analysis.fronts import arm_fronts, baseline_arms, speedup_vs_t0, speedups
-from analysis.labels import metric_label, metric_text, short_label, speedup_note, table_note
-from analysis.load import (
+from analysis.labels import metric_label, short_label
+from analysis.picks import best_by_arm, confirmation_of
+from analysis.trials import (
     arm_knobs,
     arm_order,
     arm_roles,
     complete_trials,
-    feature_nets,
     higher_is_better,
     knob_columns,
     metrics_of,
-    text_evaluators,
 )
-from analysis.picks import best_by_arm, confirmation_of
-from analysis.tables import fmt_number
-
-FIGURE_AXES = ("nfe", "wallclock")  # fronts are always drawn on these axes
-SPEEDUP_AXES = ("nfe", "flops", "wallclock")  # speed-ups are always given on these (FLOPs: across families)
-AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}
 
 
 def strict(value: Any) -> Any:
@@ -85,9 +81,11 @@ def _front_pairs(fronts: dict[str, pd.DataFrame], metric: str, axis: str) -> dic
 def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> dict[str, Any]:
     """Per arm its best setting's quality: from its confirmation on fresh seeds when the sweep
     ran one (a best picked among many reads low: the winner's curse), else from the search;
-    ``search`` keeps the search trial's value, ``confirmed`` the confirmation's seed."""
+    ``search`` keeps the search trial's value, ``confirmed`` the confirmation's seed. Each
+    (and the shown point) carries the method's ``counters`` at that trial ({} without)."""
     done = complete_trials(trials)
     picks = best_by_arm(trials, metric)
+    counters = counter_names(trials)
     best: dict[str, Any] = {}
     for arm in arm_order(trials):
         row = picks.get(arm)
@@ -103,13 +101,19 @@ def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> di
             "trial": row["trial"],
             "floor": done.loc[done["arm"] == arm, f"floor.{metric}"].median(),
             "knobs": {k: row.get(f"param.{k}") for k in row["knobs"]},
+            "counters": counters_of(shown, counters),
             "search": {
                 "value": row[f"q.{metric}"],
                 "lo": row.get(f"q.{metric}_lo"),
                 "hi": row.get(f"q.{metric}_hi"),
                 "seed": row.get("seed"),
+                "counters": counters_of(row, counters),
             },
-            "confirmed": {"seed": again.get("seed")} if again is not None else None,
+            "confirmed": (
+                {"seed": again.get("seed"), "counters": counters_of(again, counters)}
+                if again is not None
+                else None
+            ),
         }
         if diversity:  # e.g. text: how diverse the best-PPL samples are
             best[arm]["diversity"] = diversity_of(shown, diversity)
@@ -186,6 +190,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         "roles": arm_roles(trials),
         "knobs": knob_columns(trials),
         "arm_knobs": arm_knobs(trials),
+        "counters": counter_names(trials),  # the methods' own cost counters, by name
         "reference_floor": floors,
         "front": _front_pairs(fronts[cost_axis], metric, cost_axis),
         "fronts_by_axis": {axis: _front_pairs(fronts[axis], metric, axis) for axis in axes},
@@ -207,46 +212,3 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
             arm: int(((trials["arm"] == arm) & (trials["state"] == "FAIL")).sum()) for arm in arms
         },
     }
-
-
-def format_summary_table(summary: dict[str, Any]) -> str:
-    """A short plain-text table for the terminal: per arm its best quality, the cost it needs
-    to reach the primary baseline's target, and its speed-up there in NFE and wall-clock
-    (plus the track's extra metrics at the best point, e.g. text entropy)."""
-    from analysis.tracks import renderer_for
-
-    renderer = renderer_for(summary.get("track"))
-    primary, metric = summary["baseline"], metric_text(summary)
-    extra = renderer.speedup_columns(summary)
-    info = summary.get("metric_info") or {}
-    by_axis = summary["speedup_by_axis"]
-    chosen = summary["speedup_at_iso_quality"].get(primary, {})
-    headers = [
-        "arm",
-        f"best {metric}",
-        *(f"{short_label(m, info)} at best" for m in extra),
-        f"{summary['cost_axis']} at target",
-        "speed-up NFE",
-        "speed-up FLOPs",
-        "speed-up wall-clock",
-    ]
-    rows = []
-    for arm, best in summary["best_quality"].items():
-        result = chosen.get(arm)
-        if arm == primary:
-            any_result = next(iter(chosen.values()), {})
-            cost, ups = any_result.get("baseline_cost"), ["baseline"] * len(SPEEDUP_AXES)
-        else:
-            cost = result.get("method_cost") if result else None
-            ups = [by_axis.get(a, {}).get(primary, {}).get(arm, {}).get("display", "—") for a in SPEEDUP_AXES]
-        best = best or {}
-        at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
-        rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), *ups])
-    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
-    lines = [
-        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
-        for line in [headers, ["-" * w for w in widths], *rows]
-    ]
-    title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
-    notes = [speedup_note(summary), table_note(summary), *renderer.notes(summary)]
-    return "\n".join([title, *lines, *(n for n in notes if n)])

@@ -21,7 +21,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from lightning_modules.discrete.mdlm import nelbo  # noqa: E402
+from lightning_modules.mdlm.module import nelbo  # noqa: E402
 from lightning_modules.metrics.evaluator_lm import CausalTransformerLM  # noqa: E402
 from lightning_modules.nets.causal import CausalLM  # noqa: E402
 from lightning_modules.nets.transformer import TransformerDenoiser  # noqa: E402

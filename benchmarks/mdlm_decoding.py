@@ -24,8 +24,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from lightning_modules.discrete.masked_cache import masked_sample  # noqa: E402
-from lightning_modules.discrete.mdlm import elbo_bits_per_char  # noqa: E402
+from lightning_modules.mdlm.module import elbo_bits_per_char  # noqa: E402
+from lightning_modules.mdlm.sampler import masked_sample  # noqa: E402
 from lightning_modules.metrics.text import gen_ppl, sequence_nll  # noqa: E402
 from sweeps.cache import ArtifactCache  # noqa: E402
 from sweeps.config import compose  # noqa: E402

@@ -72,6 +72,7 @@ def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
             space = spec.get("space", OmegaConf.to_container(cfg.sweep.space))
             arms.append(Arm(str(name), arm_cfg, _space(space, str(name), sampler)))
     arms = arm_overrides.select(arms, OmegaConf.to_container(cfg.sweep.only) if cfg.sweep.only else None)
+    arm_overrides.primary_baseline(arms, cfg.sweep.primary_baseline)
     for arm in arms:
         with _in_arm(arm.name, user):
             if sampler == "grid":

@@ -15,12 +15,13 @@ overrides. `sweep.space` and `sweep.arms` are free-form mappings whose own keys 
 as YAML, not by Hydra's grammar. Sections `data`, `drafter`, `refiner`, `method` are free in
 the schema (their knobs are declared by the registries, checked by sweeps.validate), but an
 experiment's keys must exist in the option actually chosen (`experiment=smoke refiner=unet`
-would otherwise put MLP keys into the U-Net config): that is a ConfigError.
+would otherwise put MLP keys into the U-Net config): that is a ConfigError. Reading and
+applying one key override is sweeps.key_overrides'; what a key means for the arms is
+sweeps.overrides'.
 """
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import functools
 import hashlib
@@ -28,25 +29,32 @@ import json
 import os
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from hydra import compose as hydra_compose
 from hydra import initialize_config_dir
 from hydra.core.config_store import ConfigStore
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Override, OverrideType
+from hydra.core.override_parser.types import Override
 from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from sweeps import declared, schema
 from sweeps import options as plugin_options
-from sweeps import overrides as arm_overrides
-from sweeps import schema
 from sweeps.errors import ConfigError, did_you_mean
+from sweeps.key_overrides import (
+    DOTTED_KEY,
+    KINDS,
+    KeyOverride,
+    bare,
+    parse_value,
+    split_override,
+    yaml_value,
+)
+from sweeps.key_overrides import apply as apply_key
 from sweeps.schema import set_key
 
 __all__ = ["compose", "with_params", "set_key", "split_override", "parse_value", "group_options",
@@ -60,25 +68,6 @@ def conf_dir() -> Path:
     """conf/ beside the package sources (editable install), or $WSBENCH_CONF."""
     env = os.environ.get("WSBENCH_CONF")
     return Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
-
-
-_SCIENTIFIC = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+$")
-
-
-def parse_value(text: str) -> object:
-    """YAML scalar/list parsing, plus floats YAML 1.1 leaves as strings ('1e-3')."""
-    value = yaml.safe_load(text) if text != "" else ""
-    if isinstance(value, str) and _SCIENTIFIC.match(value):
-        return float(value)
-    return value
-
-
-def split_override(item: str) -> tuple[str, str]:
-    """KEY=VALUE -> (KEY, VALUE); the key keeps any +, ++ or ~ prefix."""
-    if "=" not in item:
-        raise ConfigError("override", item, "overrides look like GROUP=OPTION or a.b=value")
-    key, _, value = item.partition("=")
-    return key.strip(), value.strip()
 
 
 # --- Hydra set-up ---------------------------------------------------------------------------
@@ -126,51 +115,21 @@ def _is_group(key: str) -> bool:
 # --- compose --------------------------------------------------------------------------------
 
 
-def _bare(item: str) -> tuple[str, str, str]:
-    """'++a.b=v' -> ('++', 'a.b', 'v'); '~a' -> ('~', 'a', '')."""
-    prefix = re.match(r"^(\+\+|\+|~)?", item).group(0)
-    rest = item[len(prefix):]
-    key, _, value = rest.partition("=")
-    return prefix, key.strip(), value.strip()
-
-
-@dataclass
-class _KeyOverride:
-    """One key override: kind is "=" (set), "+" (add), "++" (add or set) or "~" (delete)."""
-
-    kind: str
-    key: str
-    value: object
-    open: bool = False  # under sweep.space / sweep.arms: YAML value, replaces (never merges)
-
-
-_KINDS = {OverrideType.CHANGE: "=", OverrideType.ADD: "+", OverrideType.FORCE_ADD: "++", OverrideType.DEL: "~"}
-_DOTTED_KEY = re.compile(r"[A-Za-z_][\w\-]*(\.[\w\-]+)*")
-
-
-def _yaml(key: str, text: str) -> object:
-    try:
-        return parse_value(text)
-    except yaml.YAMLError:
-        raise ConfigError(key, text, "a value Hydra's override grammar or YAML can read "
-                          "(quote it: key='...')") from None
-
-
-def _classify(item: str) -> tuple[str | None, _KeyOverride | None]:
+def _classify(item: str) -> tuple[str | None, KeyOverride | None]:
     """(group, None) for a defaults-list override (GROUP=OPTION, ~GROUP, +GROUP=OPTION,
     GROUP/SUB=OPTION), else (None, the key override). Values are read by Hydra's grammar;
     one it cannot read (a path such as ~/data) is read as YAML, as before Hydra."""
-    prefix, key, text = _bare(item)
+    prefix, key, text = bare(item)
     if "=" not in item and prefix != "~":
         split_override(item)  # the one-line "looks like KEY=VALUE" error
     if schema.open_key_of(key):
-        value = None if prefix == "~" else _yaml(key, text)
-        return None, _KeyOverride(prefix or "=", key, value, open=True)
+        value = None if prefix == "~" else yaml_value(key, text)
+        return None, KeyOverride(prefix or "=", key, value, open=True)
     try:
         override = OverridesParser.create().parse_override(item)
     except HydraException as err:
-        if "=" in item and prefix != "~" and _DOTTED_KEY.fullmatch(key) and not _is_group(key):
-            return None, _KeyOverride(prefix or "=", key, _yaml(key, text))
+        if "=" in item and prefix != "~" and DOTTED_KEY.fullmatch(key) and not _is_group(key):
+            return None, KeyOverride(prefix or "=", key, yaml_value(key, text))
         first = next((line.strip() for line in str(err).splitlines() if line.strip()), "unreadable")
         raise ConfigError(key or "override", text or item, "Hydra override syntax: KEY=VALUE, +KEY=VALUE, "
                           f"~KEY, GROUP=OPTION ({first})") from None
@@ -179,7 +138,7 @@ def _classify(item: str) -> tuple[str | None, _KeyOverride | None]:
     if override.package is not None or "/" in key or _is_group(key):
         _check_option(override)
         return key, None
-    return None, _KeyOverride(_KINDS[override.type], override.key_or_group, override.value())
+    return None, KeyOverride(KINDS[override.type], override.key_or_group, override.value())
 
 
 def compose(overrides: Sequence[str] = ()) -> DictConfig:
@@ -191,10 +150,10 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
     if plugin is not None:
         plugin_options.register(plugin, conf_dir())
     groups: dict[str, str] = {}  # group -> its override; a later one wins
-    keys: list[_KeyOverride] = []  # key overrides, applied in order after composition
+    keys: list[KeyOverride] = []  # key overrides, applied in order after composition
     for item in overrides:
-        if _bare(item)[1].split(".")[0] == "hydra":
-            raise ConfigError(_bare(item)[1], _bare(item)[2], "not a key here: wsbench composes configs with Hydra "
+        if bare(item)[1].split(".")[0] == "hydra":
+            raise ConfigError(bare(item)[1], bare(item)[2], "not a key here: wsbench composes configs with Hydra "
                               "but runs no Hydra app; the run folder is sweep.run_dir (default runs/<sweep.study>)")
         group, key_override = _classify(item)
         if group is not None:
@@ -210,9 +169,10 @@ def compose(overrides: Sequence[str] = ()) -> DictConfig:
             choices["logger"] = "none"
         cfg.experiment = experiment
         cfg.choices = {g: o for g, o in choices.items() if "/" not in g and g != "experiment"}
+    declared.fill(cfg)  # before the key overrides: a declared model's keys exist to be set
     schema.open_struct(cfg)
     for key_override in keys:
-        _apply(cfg, key_override)
+        apply_key(cfg, key_override)
     schema.check_complete(cfg)
     schema.check_choices(cfg)
     return cfg
@@ -222,7 +182,7 @@ def _plugin_of(overrides: Sequence[str]) -> object:
     """The value of the last plugin=... (or +plugin=, ++plugin=) override."""
     plugin = None
     for item in overrides:
-        if _bare(item)[1] == "plugin" and "=" in item:
+        if bare(item)[1] == "plugin" and "=" in item:
             plugin = _classify(item)[1].value
     return plugin
 
@@ -317,40 +277,6 @@ def _extra_key(have: Any, pure: Any, prefix: str) -> tuple[str, Any] | None:
         if found:
             return found
     return None
-
-
-# --- key overrides --------------------------------------------------------------------------
-
-
-def _apply(cfg: DictConfig, override: _KeyOverride) -> None:
-    """Apply one key override with Hydra's semantics, as a one-line ConfigError on failure."""
-    key, value, kind = override.key, override.value, override.kind
-    if override.open and key.startswith(arm_overrides.ARMS):  # one arm, by its name (sweeps.overrides)
-        arm_overrides.apply(cfg, kind, key, value)
-        return
-    if override.open:  # under sweep.space: replace (no merge), any key
-        if kind == "~":
-            schema.delete_key(cfg, key, None)
-        else:
-            schema.set_key(cfg, key, value)
-        return
-    current = OmegaConf.select(cfg, key, default=schema.ABSENT, throw_on_missing=False)
-    if kind == "~":
-        schema.delete_key(cfg, key, value)
-        return
-    if kind == "=" and current is schema.ABSENT:
-        raise ConfigError(key, value, "unknown config key (see `wsbench sweep --show-config`; "
-                          f"+KEY=VALUE adds a key where the schema is free){did_you_mean(key, schema.all_keys(cfg))}")
-    if kind == "+" and current is not schema.ABSENT and current is not None \
-            and not isinstance(value, dict | list):
-        raise ConfigError(f"+{key}", value, f"a new key: {key} is already set (drop the +, or use ++)")
-    if current is schema.ABSENT:
-        schema.check_free(cfg, key, value)
-    try:
-        with open_dict(cfg) if current is schema.ABSENT else contextlib.nullcontext():
-            OmegaConf.update(cfg, key, value, merge=True, force_add=current is schema.ABSENT)
-    except OmegaConfBaseException as err:
-        raise ConfigError(key, value, schema.expected(cfg, key, err)) from None
 
 
 def with_params(cfg: DictConfig, params: dict[str, object]) -> DictConfig:

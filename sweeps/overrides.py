@@ -136,3 +136,15 @@ def check_name(name: str, cfg: DictConfig) -> None:
     if named is not None and named != str(cfg.drafter.name):
         raise ConfigError(f"{ARMS}.{name}", f"drafter={cfg.drafter.name}", f"drafter {named}, the drafter the "
                           f"arm is named after (give the arm a name of its own: +{ARMS}.NEW.set=[...])")
+
+
+def primary_baseline(arms: list, declared: str | None) -> str | None:
+    """The study's primary baseline: the declared arm (a baseline arm of the study), else the
+    first baseline arm; None when the study has none. Every record carries it."""
+    baselines = [a.name for a in arms if METHODS.get(str(a.cfg.method.name)).role == "baseline"]
+    if declared is None:
+        return baselines[0] if baselines else None
+    if declared not in baselines:
+        raise ConfigError("sweep.primary_baseline", declared, f"a baseline arm of this study: "
+                          f"{', '.join(baselines) or 'none'}{did_you_mean(declared, baselines)}")
+    return declared

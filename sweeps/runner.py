@@ -33,6 +33,7 @@ import torch
 from omegaconf import DictConfig
 from optuna.storages._heartbeat import get_heartbeat_thread
 
+from analysis.cost_axes import COST_AXES
 from lightning_modules.core.registry import METHODS
 from lightning_modules.metrics._common import split_boot
 from sweeps import claims, host_load
@@ -40,6 +41,7 @@ from sweeps.arms import Arm
 from sweeps.config import config_hash, with_params
 from sweeps.errors import StorageLost
 from sweeps.identity import remember, trial_hash
+from sweeps.overrides import primary_baseline
 from sweeps.progress import Progress
 from sweeps.results import RECORD_FORMAT, TrialStore
 from sweeps.storage import make_sampler, masked
@@ -55,11 +57,6 @@ CONFIRM_SEED_OFFSET = 1_000_003
 POLL_S = 2.0  # how often a process with nothing to claim looks again while others run trials
 STORAGE_RETRIES = 4  # a lost database connection: retried after 2, 4, 8, 16 s, then the worker stops
 
-COST_OF = {
-    "nfe": lambda rec: rec["cost"]["nfe"],
-    "wallclock": lambda rec: rec["cost"]["wallclock_s"] / rec["n_samples"],
-    "flops": lambda rec: rec["cost"]["flops"],
-}
 
 
 def _now() -> str:
@@ -84,6 +81,7 @@ class SweepRunner:
         self.store = TrialStore(run_dir, worker=worker)
         self.metric = cfg.eval.primary_metric
         self.cost_axis = cfg.sweep.cost_axis
+        self.primary = primary_baseline(arms, cfg.sweep.primary_baseline)
 
     def study_name(self, arm: Arm) -> str:
         return f"{self.cfg.sweep.study}:{arm.name}"
@@ -111,7 +109,7 @@ class SweepRunner:
                                "sampler": s.sampler}.items():
                 study.set_user_attr(key, value)
         done = [r for r in self.store.records() if r.get("arm") == arm.name and not r.get("confirm")]
-        progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_OF[self.cost_axis], self.log)
+        progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_AXES[self.cost_axis], self.log)
         if s.sampler == "grid":
             seen = {_point_key(r.get("params", {}), arm.space) for r in done}
             todo = [p for p in arm.grid() if _point_key(p, arm.space) not in seen]
@@ -170,7 +168,8 @@ class SweepRunner:
         return {"format": RECORD_FORMAT, "study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
                 "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "family": spec.family, "params": {},
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
-                "primary_metric": self.metric, "sampler": self.cfg.sweep.sampler, "seed": int(self.cfg.seed),
+                "primary_metric": self.metric, "primary_baseline": self.primary, "sampler": self.cfg.sweep.sampler,
+                "seed": int(self.cfg.seed),
                 "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions(),
                 "worker": {"host": socket.gethostname(), "pid": os.getpid(), "role": "worker" if self.worker else "sweep"}}
 
@@ -205,9 +204,7 @@ class SweepRunner:
             ev = self._evaluate_into(record, cfg)
             _check_finite(record)
         except Exception as err:  # noqa: BLE001 - recorded; the table then says it was not confirmed
-            record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500])
-            for key in ("quality", "quality_boot", "reference_floor", "cost", *(ev.fields if ev else ())):
-                record.pop(key, None)
+            _failed(record, err, ev)
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
         self.store.append(record)
@@ -246,11 +243,7 @@ class SweepRunner:
         except Exception as err:  # noqa: BLE001 - any failure is recorded and the sweep goes on
             if _storage_lost(err):
                 raise
-            record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500],
-                          traceback=traceback.format_exc(limit=4)[-2000:])
-            for key in ("quality", "quality_boot", "reference_floor", "cost", "samples_path", "drafts_path",
-                        *(ev.fields if ev else ())):
-                record.pop(key, None)
+            _failed(record, err, ev, trace=traceback.format_exc(limit=4)[-2000:])
         record["finished"] = _now()
         record["seconds"] = round(time.perf_counter() - t_start, 3)
         self.store.append(record)  # first the record: a lost storage or a kill after it loses nothing
@@ -262,7 +255,7 @@ class SweepRunner:
     def _tell(self, study: optuna.Study, number: int, record: dict) -> None:
         try:
             if record["state"] == "COMPLETE":
-                study.tell(number, [record["quality"][self.metric], COST_OF[self.cost_axis](record)])
+                study.tell(number, [record["quality"][self.metric], COST_AXES[self.cost_axis](record)])
             else:
                 study.tell(number, state=optuna.trial.TrialState.FAIL)
         except (ValueError, optuna.exceptions.UpdateFinishedTrialError) as err:
@@ -272,6 +265,17 @@ class SweepRunner:
             # finds this record and reuses it instead of computing it again.
             self.log(f"trial {number} was failed by another process while it ran (late heartbeat); "
                      "its record is kept and its retry will reuse it")
+
+
+def _failed(record: dict, err: BaseException, ev, *, trace: str | None = None) -> None:  # noqa: ANN001
+    """Make `record` a FAIL record: its one-line error (and traceback), none of the results
+    it had gathered before the failure."""
+    record.update(state="FAIL", error=f"{err.__class__.__name__}: {err}".splitlines()[0][:500])
+    if trace is not None:
+        record["traceback"] = trace
+    for key in ("quality", "quality_boot", "reference_floor", "cost", "samples_path", "drafts_path",
+                *(ev.fields if ev else ())):
+        record.pop(key, None)
 
 
 def _user_attrs(trial: optuna.Trial, record: dict) -> None:

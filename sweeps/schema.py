@@ -94,6 +94,8 @@ class SweepConf:
     max_retry: int = 2  # retries of a dead worker's trial before it stays failed
     time_alone: bool = False  # take a host-wide lock for the timed runs (no other trial computes)
     only: list[str] | None = None  # run these arms only (null: every arm)
+    check_ledger: bool = False  # replay each network's first calls on their real inputs: the ledger's contract
+    primary_baseline: str | None = None  # the arm the tables compare against first (null: the first baseline arm)
 
 
 @dataclass
@@ -116,30 +118,6 @@ def _no_logger() -> dict:
 
 
 @dataclass
-class TextModelConf:
-    """One text baseline of the substrate (substrate.mdlm, substrate.ar)."""
-
-    width: int = 96
-    depth: int = 4
-    heads: int = 4
-    steps: int = 20_000
-    batch_size: int = 64
-    lr: float = 1.0e-3
-    ema_decay: float = 0.999  # MDLM only: sampling uses the EMA weights
-    seed: int = 0
-    early_stop: int = 0  # validation checks without improvement before stopping (0: the whole budget)
-    dropout: float = 0.0  # inside each block, training only (0: the model as before the option, same key)
-
-
-@dataclass
-class SubstrateConf:
-    """The text baselines every text study compares against, trained once and cached."""
-
-    mdlm: TextModelConf = field(default_factory=TextModelConf)
-    ar: TextModelConf = field(default_factory=TextModelConf)
-
-
-@dataclass
 class WsbenchConf:
     seed: int = MISSING
     device: str = _choice("cpu", "cuda", "auto")
@@ -155,7 +133,9 @@ class WsbenchConf:
     refiner: Any = MISSING
     method: Any = MISSING
     sweep: SweepConf = field(default_factory=SweepConf)
-    substrate: SubstrateConf = field(default_factory=SubstrateConf)
+    # free: model name -> its declared knobs (registry.ModelSpec.knobs; filled and checked by
+    # sweeps.declared), e.g. substrate.mdlm for the masked-diffusion baseline
+    substrate: dict[str, Any] = field(default_factory=dict)
     # `~logger` removes the logger group; what is left is this default: no logger.
     logger: Any = field(default_factory=_no_logger)
     experiment: str | None = None  # filled by compose: the experiment=NAME chosen, if any

@@ -1,7 +1,8 @@
-"""`python -m sweeps.ship [OVERRIDES]`: ship the config's text substrate with the package.
+"""`python -m sweeps.ship [OVERRIDES]`: ship the config's shippable models with the package.
 
-Ships the evaluator LM and every substrate model the arms need (the MDLM and autoregressive
-baselines and their convergence runs), each one already trained into the cache: its weights
+Ships every model the arms need (their methods' and their track's evaluators) that declares
+`ship` (registry.ModelSpec: the text substrate's evaluator LM, its MDLM and autoregressive
+baselines, a family's own models), each one already trained into the cache: its weights
 rounded through fp16, its held-out fit measured again on the rounded weights (the model's own
 `measure`), written to `lightning_modules/shipped/<key>.pt` with its training record and
 curve. The local cache entry is replaced by the rounded weights, so this machine scores with
@@ -19,15 +20,16 @@ from lightning_modules.metrics.feature_net import weights_hash
 from sweeps.arms import build_arms
 from sweeps.cache import ArtifactCache
 from sweeps.errors import ConfigError
-from sweeps.models import ModelStore
+from sweeps.models import ModelStore, track_of
 
 
-def substrate_jobs(cfg, arms: list, store: ModelStore) -> dict[str, tuple[str, object]]:  # noqa: ANN001
-    """{key: (role, config)}: the evaluator, then each arm's substrate models, first use first."""
-    jobs = {store.key("text_lm", cfg): ("text_lm", cfg)}
+def ship_jobs(arms: list, store: ModelStore) -> dict[str, tuple[str, object]]:  # noqa: ANN001
+    """{key: (role, config)}: each arm's shippable models (its track's evaluators first, then
+    its method's), first use first."""
+    jobs: dict[str, tuple[str, object]] = {}
     for arm in arms:
-        for role in METHODS.get(arm.cfg.method.name).needs:
-            if role in (arm.cfg.get("substrate") or {}):
+        for role in (*track_of(arm.cfg).evaluators, *METHODS.get(arm.cfg.method.name).needs):
+            if MODELS.get(role).ship:
                 jobs.setdefault(store.key(role, arm.cfg), (role, arm.cfg))
     return jobs
 
@@ -54,13 +56,16 @@ def ship_one(store: ModelStore, role: str, cfg, log=print) -> str:  # noqa: ANN0
 
 
 def ship(overrides: list[str], log=print) -> list[str]:  # noqa: ANN001
-    """Ship every trained, not yet shipped model of the config's text substrate; the keys shipped."""
+    """Ship every trained, not yet shipped model the config's arms need that declares `ship`;
+    the keys shipped."""
     cfg, arms = build_arms(overrides)
-    if str(cfg.track) != "text":
-        raise ConfigError("track", cfg.track, "text: only the text substrate ships (experiment=text_substrate)")
     store = ModelStore(ArtifactCache(cfg.cache_dir), log=log)
+    jobs = ship_jobs(arms, store)
+    if not jobs:
+        raise ConfigError("experiment", cfg.experiment, "a study whose arms need shippable models (models that "
+                          "declare ship=True, such as the text substrate's: experiment=text_substrate)")
     done = []
-    for key, (role, role_cfg) in substrate_jobs(cfg, arms, store).items():
+    for key, (role, role_cfg) in jobs.items():
         if shipped.find(key):
             log(f"{role} [{key}]: already shipped")
         elif not store.cache.has(key):

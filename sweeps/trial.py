@@ -88,7 +88,7 @@ class Evaluator:
             train[need] = {"key": key, **self.models.train_info.get(key, {})}
         method = build_method(spec.name, models, knob_settings(cfg))
         batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats,
-                        device=resolve_device(cfg.device),
+                        device=resolve_device(cfg.device), check_ledger=bool(cfg.sweep.get("check_ledger", False)),
                         timing_guard=lambda: host_load.timing(bool(cfg.sweep.get("time_alone", False))))
         # The evaluator nets run on the device (the metrics move their inputs there); the
         # statistics, saved samples and W&B tables take host tensors.

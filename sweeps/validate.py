@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from lightning_modules.core.device import resolve as resolve_device
 from lightning_modules.core.registry import DRAFTERS, FAMILIES, METHODS, Knob, check_section
+from sweeps import declared
 from sweeps.errors import ConfigError
 from sweeps.models import track_of
 
@@ -63,6 +64,7 @@ def validate_run(cfg: DictConfig) -> None:
             raise ConfigError("drafter", drafter.name, f"one of {', '.join(allowed)} for track {track.name}")
         _check("drafter", _plain(cfg.drafter), drafter.knobs, f"drafter {drafter.name}")
 
+    declared.check(cfg)
     if {"noise_model", "refiner"} & set(spec.needs):
         _validate_refiner(cfg, track)
     if spec.warm:

@@ -153,7 +153,8 @@ def trial_config(record: dict, cfg: DictConfig | None) -> dict:
 
 def trial_summary(record: dict) -> dict:
     """Flat summary values of a record: quality/<m> with quality/<m>_ci_low/_ci_high, floor/<m>,
-    cost/<k> (nested costs as cost/networks/refiner/calls), state, seconds and error."""
+    cost/<k> (nested costs as cost/networks/refiner/calls), counters/<name> (the method's own
+    per-sample statistics, cost.counters), state, seconds and error."""
     out: dict = {"state": record["state"]}
     for section, prefix in (("quality", "quality"), ("reference_floor", "floor")):
         for k, v in (record.get(section) or {}).items():
@@ -161,7 +162,10 @@ def trial_summary(record: dict) -> dict:
                 out[f"{prefix}/{k}_low"], out[f"{prefix}/{k}_high"] = v
             elif _scalar(v):
                 out[f"{prefix}/{k}"] = v
-    out.update(_flat("cost", record.get("cost") or {}))
+    cost = dict(record.get("cost") or {})
+    counters = cost.pop("counters", None) or {}  # whatever the method named: a section of their own
+    out.update(_flat("cost", cost))
+    out.update({f"counters/{k}": v for k, v in counters.items() if _scalar(v)})
     for k in ("seconds", "error"):
         if record.get(k) is not None:
             out[k] = record[k]

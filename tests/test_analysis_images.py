@@ -9,8 +9,9 @@ import pytest
 from analysis_runs import copy_run, of_arm, png_size, records, write_records
 
 from analysis import build_summary, format_summary_table, load_trials, write_report
+from analysis.records import safe_name
 from analysis.tracks import Context
-from analysis.tracks.images import _montage, plot_image_samples, safe_name
+from analysis.tracks.images import _montage, plot_image_samples
 
 IND, WARM, DRAFT = "noise_start[indep]", "warm_start[ppca]", "drafter_only[ppca]"
 ROW_IN, WIDTH_PX = 1.15, 1110  # one image row is 1.15 in high; figures are 7.4 in wide

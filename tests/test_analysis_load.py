@@ -11,14 +11,9 @@ from pathlib import Path
 import pytest
 from analysis_runs import all_records, clone, copy_run, failed, records, write_records
 
-from analysis.load import (
-    arm_knobs,
-    default_metric,
-    knob_columns,
-    load_trials,
-    metrics_of,
-    read_records,
-)
+from analysis.load import load_trials
+from analysis.records import read_records
+from analysis.trials import arm_knobs, default_metric, knob_columns, metrics_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,10 +9,10 @@ from analysis.fronts import (
     NEVER_REACHES,
     NO_BASELINE,
     OK,
-    Points,
     iso_quality_speedup,
     pareto_front,
 )
+from analysis.measured import Points
 
 
 def test_front_keeps_non_dominated_sorted_by_cost():

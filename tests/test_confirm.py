@@ -58,7 +58,8 @@ def test_tables_report_the_confirmation_of_the_picked_setting(smoke_runs, tmp_pa
     for arm, b in summary["best_quality"].items():
         c = by_arm[arm]
         assert b["value"] == c["quality"][metric] and [b["lo"], b["hi"]] == c["quality"][f"{metric}_ci"]
-        assert b["search"]["value"] == best[arm]["quality"][metric] and b["confirmed"] == {"seed": c["seed"]}
+        assert b["search"]["value"] == best[arm]["quality"][metric]
+        assert b["confirmed"] == {"seed": c["seed"], "counters": c["cost"].get("counters") or {}}
         cells = md_cells(md, arm)
         assert float(cells[1].split(" [")[0]) == pytest.approx(c["quality"][metric], rel=1e-3)
         assert float(cells[2]) == pytest.approx(best[arm]["quality"][metric], rel=1e-3)

@@ -10,9 +10,10 @@ from analysis_runs import SMOKE_EXPERIMENTS, copy_run
 
 from analysis.figures import log_scale_wanted, speedup_vs_t0_figure
 from analysis.fronts import arm_fronts
-from analysis.load import complete_trials
-from analysis.paper import fronts_figure, load_study
+from analysis.paper import fronts_figure
+from analysis.study import load_study
 from analysis.style import FAMILY_STYLES, LEGACY_FAMILIES
+from analysis.trials import complete_trials
 
 TRACKS = ("points", "images", "text")
 

@@ -10,7 +10,7 @@ import pytest
 import torch
 import yaml
 
-from analysis.load import safe_name
+from analysis.records import safe_name
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import (
     DRAFTERS,

@@ -58,10 +58,10 @@ def test_the_shipped_substrate_is_loaded_not_trained_and_scores_as_shipped(tmp_p
     assert not logs and not (tmp_path / "empty").exists()
 
 
-def test_ship_refuses_a_config_without_a_text_substrate(tmp_path, monkeypatch):
+def test_ship_refuses_a_config_without_shippable_models(tmp_path, monkeypatch):
     from sweeps.errors import ConfigError
     from sweeps.ship import ship
 
     monkeypatch.setenv("WSBENCH_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(ConfigError, match="track"):
-        ship(["experiment=smoke"])
+    with pytest.raises(ConfigError, match="shippable models"):
+        ship(["experiment=smoke"])  # drafters and flow models declare no ship

@@ -10,8 +10,9 @@ import torch
 from analysis_runs import copy_run, of_arm, records, with_values, write_records
 
 from analysis import load_trials, write_report
-from analysis.fronts import Points, iso_quality_speedup, points_for
+from analysis.fronts import iso_quality_speedup
 from analysis.intervals import speedup_interval
+from analysis.measured import Points, points_for
 from lightning_modules.metrics import quality
 from lightning_modules.metrics._common import bootstrap_indices, make_generator
 from lightning_modules.metrics.energy import energy

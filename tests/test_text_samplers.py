@@ -70,7 +70,7 @@ def test_temperature_sharpens_the_draws():
 def test_the_cached_masked_sampler_gives_the_uncached_tokens_with_fewer_calls(one_thread):
     """MDLM's cache: with a time-free denoiser, a row whose tokens did not change reuses its
     logits. Same uniforms, same tokens; calls drop when steps outnumber the positions."""
-    from lightning_modules.discrete.masked_cache import masked_sample
+    from lightning_modules.mdlm.sampler import masked_sample
 
     torch.manual_seed(0)
     embed, head = torch.nn.Embedding(12, 16).double(), torch.nn.Linear(16, 11).double()
@@ -121,7 +121,7 @@ def test_the_autoregressive_baseline_learns_and_reports_exact_bits_per_character
 
 
 def test_the_mdlm_elbo_of_a_uniform_denoiser_is_log_v_bits_per_character():
-    from lightning_modules.discrete.mdlm import elbo_bits_per_char
+    from lightning_modules.mdlm.module import elbo_bits_per_char
 
     class Uniform(torch.nn.Module):
         time_input = False
@@ -149,8 +149,8 @@ def test_mdlm_learns_a_pattern_and_its_cached_samples_follow_it(one_thread):
     from lightning_modules.core.training import fit
     from lightning_modules.core.validation import held_out
     from lightning_modules.data.toy import RandomBatches
-    from lightning_modules.discrete.masked_cache import masked_sample
-    from lightning_modules.discrete.mdlm import MDLMModule, elbo_bits_per_char
+    from lightning_modules.mdlm.module import MDLMModule, elbo_bits_per_char
+    from lightning_modules.mdlm.sampler import masked_sample
     from lightning_modules.nets.transformer import TransformerDenoiser
 
     g = torch.Generator().manual_seed(0)

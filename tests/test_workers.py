@@ -15,7 +15,7 @@ from pathlib import Path
 import optuna
 import pytest
 
-from analysis.load import read_records
+from analysis.records import read_records
 
 # Trials of about a second (8,000 samples), so workers overlap and a kill lands mid-trial.
 SLOW = ["experiment=smoke", "eval.n_samples=8000", "eval.timing_repeats=3", "sweep.confirm=false",

@@ -15,9 +15,11 @@ from matplotlib.figure import Figure
 
 from analysis.figures import new_figure, save_figure, show_image, trial_title
 from analysis.fronts import arm_fronts
-from analysis.load import safe_name
+from analysis.paper_samples import samples_figure
 from analysis.picks import arm_picks, budget_picks
-from analysis.tracks import Context, Renderer, register
+from analysis.records import safe_name
+from analysis.study import Study
+from analysis.tracks.renderer import Context, Renderer, register
 
 N_GRID_IMAGES = 8  # images per row of an image grid (the first ones saved, same indices)
 N_GRID_BUDGETS = 4  # budgets along an arm's front in its per-arm grid
@@ -152,9 +154,6 @@ class ImagesRenderer(Renderer):
     floor_label = "reference floor (noise)"
 
     def samples(self, ctx: Context) -> list[Path]:
-        from analysis.paper import Study
-        from analysis.paper_samples import samples_figure
-
         files = plot_image_samples(ctx) + plot_arm_grids(ctx, ctx.out / "grids")
         grids = samples_figure(Study(ctx.run_dir, ctx.trials, ctx.summary))  # the paper's layout
         return files + (save_figure(grids, ctx.out / "sample_grids") if grids is not None else [])

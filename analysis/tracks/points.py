@@ -8,10 +8,10 @@ from typing import Any
 import numpy as np
 
 from analysis.figures import new_figure, save_figure, trial_title
-from analysis.load import arm_order
 from analysis.picks import arm_picks
 from analysis.style import colors_for
-from analysis.tracks import Context, Renderer, register
+from analysis.tracks.renderer import Context, Renderer, register
+from analysis.trials import arm_order
 
 MAX_SCATTER_POINTS = 2000  # enough to see the shape; keeps PDFs small
 

@@ -23,10 +23,11 @@ from typing import Any
 import pandas as pd
 
 from analysis.labels import DIVERSITY_NOTE, short_label
-from analysis.load import arm_order
 from analysis.picks import arm_picks
 from analysis.tables import fmt_knob, fmt_number, knob_header, metric_cells
-from analysis.tracks import Context, Renderer, register
+from analysis.tracks.renderer import Context, Renderer, register
+from analysis.tracks.text_tables import text_notes, write_text_tables
+from analysis.trials import arm_order
 
 _DISTINCT = re.compile(r"distinct_(\d+)")
 N_TEXT_SAMPLES = 3  # samples shown per trial in samples.md
@@ -61,13 +62,9 @@ class TextRenderer(Renderer):
         return write_samples_md(ctx, ctx.out / "samples.md")
 
     def tables(self, ctx: Context) -> list[Path]:
-        from analysis.tracks.text_tables import write_text_tables
-
         return write_text_tables(ctx)
 
     def notes(self, summary: dict[str, Any]) -> list[str]:
-        from analysis.tracks.text_tables import text_notes
-
         notes = text_notes(summary)
         if "samples.md" in (summary.get("files") or []):
             notes.append("Sample texts: samples.md in the report folder.")

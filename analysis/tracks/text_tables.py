@@ -19,16 +19,20 @@ The band is the held-out text's entropy (the floor) plus or minus ``ENTROPY_BAND
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
 from analysis.fronts import speedups
-from analysis.load import arm_order, arm_roles, boot_matrix, complete_trials
+from analysis.labels import metric_text
 from analysis.picks import best_by_arm, confirmation_of
-from analysis.summary import AXIS_SHORT, SPEEDUP_AXES
-from analysis.tables import fmt_number, fmt_quality
+from analysis.summary import strict
+from analysis.tables import fmt_number, fmt_quality, write_table
+from analysis.tracks.renderer import Context
+from analysis.trials import arm_order, arm_roles, boot_matrix, complete_trials
 
 ENTROPY_BAND = 0.05  # nats either side of held-out text's mean per-window entropy
 PAIRED_CI = 0.95
@@ -173,13 +177,9 @@ def matched_table(by_axis: dict[str, Any], arms: list[str]) -> tuple[list[str], 
     return headers, body
 
 
-def write_text_tables(ctx) -> list:  # noqa: ANN001 - analysis.tracks.Context
+def write_text_tables(ctx: Context) -> list[Path]:
     """substrate / drafts / matched_entropy tables (.md and .tex) where the run has their
     arms; their content goes into the summary under the same names."""
-    from analysis.labels import metric_text
-    from analysis.summary import strict
-    from analysis.tables import write_table
-
     summary, metric, trials = ctx.summary, ctx.metric, ctx.trials
     name = metric_text(summary)
     band = entropy_band(trials, float(ctx.options.get("entropy_band", ENTROPY_BAND)))

@@ -18,7 +18,12 @@ from lightning_modules.core.registry import (
     register_model,
     transformer_effort,
 )
-from lightning_modules.core.roles import section, substrate_spec
+from lightning_modules.core.roles import (
+    check_transformer,
+    section,
+    substrate_spec,
+    transformer_knobs,
+)
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
@@ -50,7 +55,9 @@ def _measure(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, AR
 
 
 register_model("ar", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.ar.seed),
-               effort=lambda cfg: transformer_effort(cfg.substrate.ar), measure=_measure)
+               effort=lambda cfg: transformer_effort(cfg.substrate.ar), measure=_measure,
+               knobs=transformer_knobs(steps=20000), config="substrate.ar", check=check_transformer("substrate.ar"),
+               ship=True)
 
 
 @register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",), family="autoregressive",

@@ -6,6 +6,11 @@ The order is what keeps the numbers honest:
 2. `repeats` timed runs of the code path a user's sampler runs (draft, then refine, random
    draws included), with nothing watching; the total is the median of whole runs;
 3. untimed: FLOPs of every (network, shapes) the ledger saw and of the drafter.
+The warm-up batch's counters (named per-sample statistics the method reports, e.g. tokens per
+pass) go into `cost["counters"]` as plain floats. With `check_ledger`, between steps 1 and 2
+the first calls of each (network, shapes) are replayed on their real inputs: a network whose
+FLOPs depend on the values inside its tensors breaks the ledger's contract (core.ledger) and
+stops the trial before any timing; the peak memory is then the timed runs'.
 Peak memory is the trial's: CUDA's peak allocation, or on Linux the process's resident peak
 after resetting it (`/proc/self/clear_refs`); elsewhere the process's high-water mark, said so.
 """
@@ -13,6 +18,7 @@ after resetting it (`/proc/self/clear_refs`); elsewhere the process's high-water
 from __future__ import annotations
 
 import contextlib
+import math
 import resource
 import statistics
 import sys
@@ -38,6 +44,23 @@ def count_flops(fn, *args, **kwargs) -> int:  # noqa: ANN001
     with countable(), FlopCounterMode(display=False) as counter:
         fn(*args, **kwargs)
     return int(counter.get_total_flops())
+
+
+def plain_counters(method: Method, counters: dict) -> dict[str, float]:
+    """The method's counters as {name: float}; a non-str name or a non-finite value is an error."""
+    out = {}
+    for name, value in counters.items():
+        if not isinstance(name, str):
+            raise TypeError(f"method '{method.name}' reported a counter named {name!r}: counter names are str")
+        try:
+            number = float(value)
+        except (TypeError, ValueError, RuntimeError):
+            number = math.nan
+        if not math.isfinite(number):
+            raise ValueError(f"method '{method.name}' reported counter {name}={value!r}: "
+                             "a counter is one finite number, a per-sample mean")
+        out[name] = number
+    return out
 
 
 def drafter_cost(method: Method, n: int, seed: int) -> dict:
@@ -80,15 +103,23 @@ class PeakMemory:
 
 @torch.inference_mode()
 def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int = 64,
-            device: torch.device | str = "cpu", timing_guard=None) -> SampleBatch:  # noqa: ANN001
+            device: torch.device | str = "cpu", timing_guard=None, check_ledger: bool = False) -> SampleBatch:  # noqa: ANN001
     """Generate n samples and measure their cost; returns the batch with `cost` filled.
     `timing_guard()`: a context manager around the timed runs (the caller's view of what else
-    runs on the host); the dict it yields, filled on exit, becomes `cost.load`."""
+    runs on the host); the dict it yields, filled on exit, becomes `cost.load`.
+    `check_ledger`: enforce the ledger's contract on this method's calls (LedgerContractError;
+    untimed: copies of the first calls' inputs are replayed after the warm-up, then freed)."""
     device = torch.device(device)
     memory = PeakMemory(device)
     memory.reset()
-    with Ledger(method.networks()) as ledger:
+    with Ledger(method.networks(), check=check_ledger) as ledger:
         batch = method.generate(n, seed)  # warm-up: watched, untimed; its samples are evaluated
+    counters = plain_counters(method, batch.counters)  # before the timed runs: a bad one stops early
+    if check_ledger:
+        # Before timing, so the check's copies of real inputs are freed and out of the peak,
+        # which then is the timed runs' (the same code path as the warm-up).
+        ledger.check_contract()
+        memory.reset()
     drafter_s, refiner_s, total_s = [], [], []
     with (timing_guard() if timing_guard else contextlib.nullcontext({})) as load:
         for _ in range(max(1, repeats)):
@@ -131,5 +162,6 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "peak_mem_bytes": peak,
         "peak_mem_scope": memory.scope,
         "timing_repeats": max(1, repeats),
+        "counters": counters,
     }
     return batch

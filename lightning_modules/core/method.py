@@ -15,12 +15,16 @@ from lightning_modules.core.device import device_of
 
 @dataclass
 class SampleBatch:
-    """Samples [n, *shape], the drafts they started from (or None) and the counted cost."""
+    """Samples [n, *shape], the drafts they started from (or None), NFE per trajectory and the
+    counted cost. `counters`: the method's own named statistics, each a mean per sample (e.g.
+    FLUID's tokens_per_pass, CoFRe's block_passes); `measure` puts them into cost["counters"]
+    and the record. They describe what ran; the ledger still counts calls and FLOPs."""
 
     samples: torch.Tensor
     drafts: torch.Tensor | None
     nfe: float
     cost: dict = field(default_factory=dict)
+    counters: dict[str, float] = field(default_factory=dict)
 
 
 class Method:
@@ -35,7 +39,8 @@ class Method:
         return None if self.drafter is None else self.drafter.sample(n, seed=seed)  # on the drafter's device
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        """Samples and NFE per trajectory (counted by wrapping the net)."""
+        """Samples and NFE per trajectory (counted by wrapping the net). A method with counters
+        returns them as a third item, {name: mean per sample}: (samples, nfe, counters)."""
         raise NotImplementedError
 
     @property
@@ -55,8 +60,8 @@ class Method:
     @torch.inference_mode()
     def generate(self, n: int, seed: int) -> SampleBatch:
         drafts = self.draft(n, seed)
-        samples, nfe = self.refine(drafts, n, seed)
-        return SampleBatch(samples=samples, drafts=drafts, nfe=nfe)
+        samples, nfe, *counters = self.refine(drafts, n, seed)
+        return SampleBatch(samples=samples, drafts=drafts, nfe=nfe, counters=dict(counters[0]) if counters else {})
 
     @classmethod
     def from_knobs(cls, models: dict[str, nn.Module], knobs: dict) -> Method:

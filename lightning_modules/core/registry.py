@@ -1,10 +1,11 @@
 """Registries: methods, drafters, trainable models and tracks register here with what they
 need, their knobs (types and ranges), their role and their t0 semantics.
 
-One mechanism for built-ins and user code alike: `load_plugins(["my_method.py"])` imports a
-user's file (or module) whose `@register_method(...)` / `register_track(...)` calls add to the
-same registries, so a sweep treats them like built-ins (lm-evaluation-harness's
-`--include_path` idea). What an entry declares is what validation and the tables use.
+One mechanism for built-ins and user code alike: a family's folder (its `registered.py`,
+found by core.plugins' package scan), an installed package's entry point, or a user's
+`plugin=FILE.py` run `@register_method(...)` / `register_model(...)` / `register_track(...)`
+calls that add to the same registries, so a sweep treats them all alike. What an entry
+declares (knobs: core.knobs) is what validation and the tables use.
 
 Example:
     >>> from lightning_modules.core.registry import METHODS, load_builtins
@@ -16,16 +17,18 @@ Example:
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
-import math
-import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from lightning_modules.core.errors import ConfigError, did_you_mean
+from lightning_modules.core.knobs import Knob, check_section
+from lightning_modules.core.plugins import load_builtins, load_plugins
+
+__all__ = ["CONTINUOUS", "DRAFTERS", "FAMILIES", "KINDS", "METHODS", "MODELS", "ROLES", "TRACKS", "DrafterSpec",
+           "FamilySpec", "Knob", "MethodSpec", "ModelSpec", "Registry", "build_method", "check_section",
+           "load_builtins", "load_plugins", "register_drafter", "register_family", "register_method",
+           "register_model", "register_track", "transformer_effort", "declared_models"]
 
 T = TypeVar("T")
 
@@ -36,93 +39,6 @@ T0_SEMANTICS = ("knob", "zero", "one")
 # Sample kinds a track produces; methods, drafters and nets declare which they handle.
 KINDS = ("vector", "image", "tokens")
 CONTINUOUS = ("vector", "image")
-
-
-@dataclass(frozen=True)
-class Knob:
-    """One declared setting: its type, default and allowed values (validation reads these)."""
-
-    name: str
-    type: type = float
-    default: Any = None
-    low: float | None = None
-    high: float | None = None
-    high_open: bool = False  # [low, high) instead of [low, high]
-    choices: tuple | None = None
-    nullable: bool = False
-    required: bool = False  # build_method refuses to fill it from the default
-    column: bool = True  # shown as a table column (False: a solver detail, kept in params only)
-    help: str = ""
-
-    def allowed(self) -> str:
-        """What the knob accepts, in words (the tail of every error line)."""
-        if self.choices is not None:
-            text = f"one of {', '.join(str(c) for c in self.choices)}"
-        elif self.type is bool:
-            text = "true or false"
-        elif self.type in (list, dict):
-            text = "a list" if self.type is list else "a mapping"
-        elif self.type is str:
-            text = "a string"
-        else:
-            noun = "an integer" if self.type is int else "a number"
-            if self.low is not None and self.high is not None:
-                text = f"{noun} in [{_num(self.low)}, {_num(self.high)}{')' if self.high_open else ']'}"
-            elif self.low is not None:
-                text = f"{noun} >= {_num(self.low)}"
-            elif self.high is not None:
-                text = f"{noun} <= {_num(self.high)}"
-            else:
-                text = noun
-        return text + (" or null" if self.nullable else "")
-
-    def ok(self, value: Any) -> bool:
-        if value is None:
-            return self.nullable
-        if self.choices is not None:
-            return value in self.choices
-        if self.type is bool:
-            return isinstance(value, bool)
-        if self.type in (list, dict):
-            return isinstance(value, self.type)
-        if self.type is str:
-            return isinstance(value, str) and value != ""
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return False
-        if self.type is int and not isinstance(value, int):
-            return False
-        if not math.isfinite(value):
-            return False
-        if self.low is not None and value < self.low:
-            return False
-        if self.high is not None and (value >= self.high if self.high_open else value > self.high):
-            return False
-        return True
-
-    def check(self, key: str, value: Any) -> None:
-        """Raise a one-line ConfigError naming `key` unless `value` is allowed."""
-        if not self.ok(value):
-            raise ConfigError(key, value, self.allowed())
-
-
-def _num(v: float) -> str:
-    return f"{v:g}"
-
-
-def check_section(section: str, values: dict, knobs: Iterable[Knob], *, owner: str,
-                  fixed: Iterable[str] = ("name",)) -> None:
-    """Check every declared knob present in `values`; a key nobody declared is an error
-    (so a key leaking from another option, or a typo, never passes silently)."""
-    knobs = list(knobs)
-    declared = {k.name: k for k in knobs}
-    for key, value in values.items():
-        if key in fixed:
-            continue
-        if key not in declared:
-            allowed = ", ".join(declared) or "none"
-            raise ConfigError(f"{section}.{key}", value, f"not a knob of {owner} (its knobs: {allowed})"
-                              + did_you_mean(key, declared))
-        declared[key].check(f"{section}.{key}", value)
 
 
 class Registry(Generic[T]):
@@ -267,7 +183,12 @@ class ModelSpec:
     where get(role) returns another trained model (a refiner trains on its drafter's drafts);
     seed(cfg) -> the seed of its initial weights; effort(cfg) -> rough cost, longest first;
     measure(model, cfg, data) -> its held-out fit as train() records it (val NLL, bits per
-    character...), so shipped (fp16-rounded) weights are measured the same way."""
+    character...), so shipped (fp16-rounded) weights are measured the same way.
+
+    A model with settings of its own declares them: `knobs` (types, defaults, ranges) living
+    in the config section `config` (e.g. "substrate.mdlm"): the composer fills missing keys
+    from the defaults, validation checks them (and `check(values)`, rules across keys), and a
+    `ship`ped model is what `python -m sweeps.ship` rounds to fp16 and adds to the package."""
 
     name: str
     spec: Callable[[Any], dict]
@@ -277,6 +198,10 @@ class ModelSpec:
     effort: Callable[[Any], float] = lambda cfg: 0.0
     after: tuple[str, ...] = ()  # roles it trains on (trained first)
     measure: Callable[[Any, Any, Any], dict] | None = None
+    knobs: tuple[Knob, ...] = ()
+    config: str | None = None
+    check: Callable[[dict], None] = lambda values: None
+    ship: bool = False
 
 
 MODELS: Registry[ModelSpec] = Registry("model", "model")
@@ -289,7 +214,15 @@ def transformer_effort(section: Any) -> float:
 
 
 def register_model(name: str, **kw: Any) -> ModelSpec:
+    if "knobs" in kw:
+        kw["knobs"] = tuple(kw["knobs"])
     return MODELS.add(name, ModelSpec(name, **kw))
+
+
+def declared_models() -> list[ModelSpec]:
+    """The models that declare a config section of their own (the text substrate's, a
+    plugin's), in name order."""
+    return [spec for _, spec in MODELS.items() if spec.config is not None]
 
 
 # --- refiner families (what `refiner=...` configs train: FM for continuous data, DFM for text)
@@ -330,71 +263,6 @@ TRACKS: Registry[Any] = Registry("track", "track")
 
 
 def register_track(track: Any) -> Any:
-    """Register a Track instance (see lightning_modules.tracks.base.Track) under track.name."""
+    """Register a Track instance (a subclass of tracks.base.Track) under track.name."""
     TRACKS.add(track.name, track)
     return track
-
-
-# --- loading --------------------------------------------------------------------------------
-
-_BUILTINS = (
-    "lightning_modules.continuous.methods",
-    "lightning_modules.discrete.methods",
-    "lightning_modules.core.roles",
-    "lightning_modules.drafters.registered",
-    "lightning_modules.continuous.family",
-    "lightning_modules.discrete.family",
-    "lightning_modules.discrete.mdlm_registered",
-    "lightning_modules.autoregressive.registered",
-    "lightning_modules.tracks",
-)
-_loaded_plugins: dict[str, str] = {}
-_builtins_loaded = False
-
-
-def load_builtins() -> None:
-    """Import the modules whose registrations are the built-in methods, drafters and tracks
-    (once; every registry lookup calls this first)."""
-    global _builtins_loaded
-    if _builtins_loaded:
-        return
-    _builtins_loaded = True
-    for name in _BUILTINS:
-        importlib.import_module(name)
-
-
-def load_plugins(specs: Iterable[str] | str | None) -> list[str]:
-    """Import user plugins: a path to a .py file or an importable module name each.
-    Returns the resolved names; a missing file or module is a ConfigError on `plugin`."""
-    load_builtins()
-    if specs is None:
-        return []
-    if isinstance(specs, str):
-        specs = [specs]
-    done = []
-    for spec in specs:
-        spec = str(spec)
-        if spec.endswith(".py") or "/" in spec or Path(spec).is_file():
-            path = Path(spec).expanduser().resolve()
-            if not path.is_file():
-                raise ConfigError("plugin", spec, "a path to an existing .py file or an importable module name")
-            name = f"wsbench_plugin_{abs(hash(str(path))):x}"
-            if _loaded_plugins.get(name) != str(path):
-                module_spec = importlib.util.spec_from_file_location(name, path)
-                module = importlib.util.module_from_spec(module_spec)
-                sys.modules[name] = module
-                try:
-                    module_spec.loader.exec_module(module)
-                except Exception as err:
-                    sys.modules.pop(name, None)
-                    raise ConfigError("plugin", spec, f"a file that imports cleanly ({err.__class__.__name__}: "
-                                      f"{str(err).splitlines()[0] if str(err) else ''})") from None
-                _loaded_plugins[name] = str(path)
-            done.append(str(path))
-        else:
-            try:
-                importlib.import_module(spec)
-            except ImportError as err:
-                raise ConfigError("plugin", spec, f"a path to a .py file or an importable module ({err})") from None
-            done.append(spec)
-    return done

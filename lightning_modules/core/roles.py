@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, OmegaConf
 
-from lightning_modules.core.registry import DRAFTERS, FAMILIES, register_model
+from lightning_modules.core.errors import ConfigError
+from lightning_modules.core.registry import DRAFTERS, FAMILIES, Knob, register_model
 
 # Drafts for refiner training come from their own seed stream, never the evaluation seed.
 POOL_SEED = 1_000_003
@@ -23,6 +24,29 @@ def without_off(spec: dict, *keys: str) -> dict:
     """`spec` without those of `keys` that are off (0, None, False): an option added later
     leaves the cache keys of models trained before it, with the option off, as they were."""
     return {k: v for k, v in spec.items() if k not in keys or v}
+
+
+def transformer_knobs(*, steps: int) -> tuple[Knob, ...]:
+    """The settings of a text-substrate transformer (substrate.<model>), declared once for the
+    MDLM and autoregressive baselines and any family model built like them."""
+    return (Knob("width", int, 96, low=1), Knob("depth", int, 4, low=1), Knob("heads", int, 4, low=1),
+            Knob("steps", int, steps, low=1), Knob("batch_size", int, 64, low=2),
+            Knob("lr", float, 1.0e-3, low=0.0), Knob("ema_decay", float, 0.999, low=0.0, high=1.0),
+            Knob("seed", int, 0, low=0), Knob("early_stop", int, 0, low=0),
+            Knob("dropout", float, 0.0, low=0.0, high=1.0, high_open=True))
+
+
+def check_transformer(section_name: str) -> object:
+    """Rules across a transformer's knobs: the width splits into the heads; lr > 0."""
+
+    def check(values: dict) -> None:
+        if values["width"] % values["heads"]:
+            raise ConfigError(f"{section_name}.width", values["width"], f"a multiple of {section_name}.heads="
+                              f"{values['heads']}")
+        if not values["lr"] > 0:
+            raise ConfigError(f"{section_name}.lr", values["lr"], "a number > 0")
+
+    return check
 
 
 def substrate_spec(cfg: DictConfig, model: str) -> dict:

@@ -34,7 +34,7 @@ class TransformerDenoiser(nn.Module):
         # alone spends hundreds of steps at the unigram plateau before it finds them.
         self.local = nn.Conv1d(width, width, kernel_size=5, padding=2)
         # time_input=False (MDLM): the denoiser sees only x_t, so equal states give equal logits
-        # and a sampler may reuse them (discrete/masked_cache.py).
+        # and a sampler may reuse them (mdlm/sampler.py).
         self.time_input = time_input
         n_time = 2 * time_freqs * (2 if t0_conditioned else 1)
         self.time = nn.Sequential(nn.Linear(n_time, width), nn.SiLU(), nn.Linear(width, width)) if time_input else None

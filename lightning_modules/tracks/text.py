@@ -67,11 +67,8 @@ class TextTrack(Track):
         if lm.width % lm.heads:
             raise ConfigError("eval.text_lm.width", lm.width, f"a multiple of eval.text_lm.heads={lm.heads}")
         Knob("lr", float, low=0.0).check("eval.text_lm.lr", lm.lr)
-        dropouts = {"eval.text_lm.dropout": lm.dropout}
-        dropouts.update({f"substrate.{m}.dropout": cfg.substrate[m].dropout for m in ("mdlm", "ar")})
-        for key, value in dropouts.items():
-            if not 0.0 <= float(value) < 1.0:
-                raise ConfigError(key, value, "a probability in [0, 1)")
+        if not 0.0 <= float(lm.dropout) < 1.0:
+            raise ConfigError("eval.text_lm.dropout", lm.dropout, "a probability in [0, 1)")
         if lm.hub and importlib.util.find_spec("transformers") is None:
             raise ConfigError("eval.text_lm.hub", lm.hub, "null here: the hub evaluator needs `pip install "
                               "transformers` and a network on first use")
@@ -95,14 +92,15 @@ class TextTrack(Track):
         """The evaluator must be stronger than every compared model that reports a held-out
         fit: more parameters and a lower validation NLL per character (MDLM's is an ELBO, an
         upper bound on its NLL). Drafters are not checked."""
-        from lightning_modules.core.registry import METHODS
+        from lightning_modules.core.registry import METHODS, MODELS
 
         for cfg in cfgs:
             ev = self.text_eval_info(cfg, models)
             if cfg.eval.text_lm.hub or ev.get("val_ppl") is None:
                 continue
             for need in METHODS.get(cfg.method.name).needs:
-                info = models.train_info.get(models.key(need, cfg), {}) if need in (cfg.get("substrate") or {}) else {}
+                declared = MODELS.get(need).config is not None  # a family's model, not a drafter
+                info = models.train_info.get(models.key(need, cfg), {}) if declared else {}
                 bits, params = info.get("val_bits_per_char"), info.get("n_params")
                 if bits is None:
                     continue
@@ -238,4 +236,4 @@ def _lm_measure(model: torch.nn.Module, cfg: DictConfig, dm: TextDataModule) -> 
 
 
 register_model("text_lm", spec=_lm_spec, build=_lm_build, train=_lm_train, seed=lambda cfg: int(cfg.eval.text_lm.seed),
-               effort=lambda cfg: transformer_effort(cfg.eval.text_lm), measure=_lm_measure)
+               effort=lambda cfg: transformer_effort(cfg.eval.text_lm), measure=_lm_measure, ship=True)

@@ -12,13 +12,18 @@ from torch import nn
 from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model, transformer_effort
-from lightning_modules.core.roles import section, substrate_spec
+from lightning_modules.core.roles import (
+    check_transformer,
+    section,
+    substrate_spec,
+    transformer_knobs,
+)
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
-from lightning_modules.discrete.masked_cache import masked_sample
-from lightning_modules.discrete.mdlm import MDLMModule, elbo_bits_per_char
 from lightning_modules.discrete.methods import STEPS
+from lightning_modules.mdlm.module import MDLMModule, elbo_bits_per_char
+from lightning_modules.mdlm.sampler import masked_sample
 
 
 def _spec(cfg: DictConfig) -> dict:
@@ -49,7 +54,9 @@ def _measure(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, AR
 
 
 register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
-               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm), measure=_measure)
+               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm), measure=_measure,
+               knobs=transformer_knobs(steps=80000), config="substrate.mdlm", check=check_transformer("substrate.mdlm"),
+               ship=True)
 
 
 @register_method("mdlm", needs=("mdlm",), role="baseline", t0="zero", kinds=("tokens",), family="masked diffusion",

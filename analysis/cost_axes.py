@@ -1,0 +1,36 @@
+"""Cost axes: how much one sample cost, read from a trial record, and how each axis is named.
+
+Adding an axis is one line in ``COST_AXES``; each axis becomes a column of the same name in
+``load_trials``' table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+
+def _per_sample_wallclock(record: dict[str, Any]) -> float | None:
+    cost = record.get("cost") or {}
+    seconds, n = cost.get("wallclock_s"), record.get("n_samples")
+    if seconds is None or not n:
+        return None
+    return float(seconds) / float(n)
+
+
+# name -> cost per sample read from one trial record
+COST_AXES: dict[str, Callable[[dict[str, Any]], float | None]] = {
+    "nfe": lambda r: (r.get("cost") or {}).get("nfe"),
+    "wallclock": _per_sample_wallclock,
+    "flops": lambda r: (r.get("cost") or {}).get("flops"),
+}
+
+COST_AXIS_LABELS: dict[str, str] = {
+    "nfe": "NFE per sample (largest network; drafter included)",
+    "wallclock": "wall-clock seconds per sample",
+    "flops": "FLOPs per sample",
+}
+AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}  # table headers
+
+FIGURE_AXES = ("nfe", "wallclock")  # fronts are always drawn on these axes
+SPEEDUP_AXES = ("nfe", "flops", "wallclock")  # speed-ups are always given on these (FLOPs: across families)

@@ -1,0 +1,51 @@
+"""The short plain-text table printed after a sweep (from summary.json's content)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from analysis.cost_axes import SPEEDUP_AXES
+from analysis.labels import metric_text, short_label, speedup_note, table_note
+from analysis.tables import fmt_number
+from analysis.tracks import renderer_for
+
+
+def format_summary_table(summary: dict[str, Any]) -> str:
+    """A short plain-text table for the terminal: per arm its best quality, the cost it needs
+    to reach the primary baseline's target, and its speed-up there in NFE and wall-clock
+    (plus the track's extra metrics at the best point, e.g. text entropy)."""
+    renderer = renderer_for(summary.get("track"))
+    primary, metric = summary["baseline"], metric_text(summary)
+    extra = renderer.speedup_columns(summary)
+    info = summary.get("metric_info") or {}
+    by_axis = summary["speedup_by_axis"]
+    chosen = summary["speedup_at_iso_quality"].get(primary, {})
+    headers = [
+        "arm",
+        f"best {metric}",
+        *(f"{short_label(m, info)} at best" for m in extra),
+        f"{summary['cost_axis']} at target",
+        "speed-up NFE",
+        "speed-up FLOPs",
+        "speed-up wall-clock",
+    ]
+    rows = []
+    for arm, best in summary["best_quality"].items():
+        result = chosen.get(arm)
+        if arm == primary:
+            any_result = next(iter(chosen.values()), {})
+            cost, ups = any_result.get("baseline_cost"), ["baseline"] * len(SPEEDUP_AXES)
+        else:
+            cost = result.get("method_cost") if result else None
+            ups = [by_axis.get(a, {}).get(primary, {}).get(arm, {}).get("display", "—") for a in SPEEDUP_AXES]
+        best = best or {}
+        at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
+        rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), *ups])
+    widths = [max(len(str(c)) for c in col) for col in zip(headers, *rows, strict=False)]
+    lines = [
+        "  ".join(str(c).ljust(w) for c, w in zip(line, widths, strict=True)).rstrip()
+        for line in [headers, ["-" * w for w in widths], *rows]
+    ]
+    title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
+    notes = [speedup_note(summary), table_note(summary), *renderer.notes(summary)]
+    return "\n".join([title, *lines, *(n for n in notes if n)])

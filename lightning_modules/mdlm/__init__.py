@@ -1,0 +1,1 @@
+"""MDLM, the masked-diffusion baseline of the text substrate: model, ELBO, cached sampler."""
