@@ -1,18 +1,15 @@
-"""How metrics are named: labels from the track's declaration (``metric_info``), and the feature
-net (FID/KID) or evaluator LM (gen PPL) a number was computed with, named in every label and
-in a note under every table, so no report shows a bare "FID" that cannot be compared."""
+"""How metrics are named: labels from the track's declaration (``metric_info``), and the
+evaluator model (a feature net for FID/KID, an evaluator LM for gen PPL) a number was computed
+with, named in every label and in a note under every table, so no report shows a bare "FID"
+that cannot be compared. A metric says it used the evaluator (``metric_info[m]["evaluator"]``);
+the record's ``evaluator`` says which one and how to name it (``analysis.evaluators``)."""
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
-from analysis.tables import fmt_number
+from analysis.evaluators import evaluator_text
 
-# A metric computed with a trained net names it in its label (Inception FID and
-# digits-classifier FID are different numbers): the track declares which record field holds
-# the net (metric_info[m]["evaluator"]); these are the fields reports know how to name.
-EVALUATOR_FIELDS = {"features": ("feature net", " features"), "text_eval": ("evaluator LM", "")}
 DIVERSITY_NOTE = (
     "Entropy = mean per-sample unigram entropy (nats); entropy and distinct-n: higher = more "
     "diverse. Compare them with held-out text (the reference floor): well below it = "
@@ -20,16 +17,22 @@ DIVERSITY_NOTE = (
 )
 
 
-def named_label(base: str, nets: list[dict], *, kind: str, suffix: str = "") -> str:
-    """`base (name[ suffix])` naming the net(s) a metric was computed with, e.g. "FID
-    (digits-classifier features)"; flags a mix of nets and says when none was recorded."""
-    names = list(dict.fromkeys(str(n.get("name") or "unnamed") for n in nets))
+def named_label(base: str, evaluators: list[dict]) -> str:
+    """`base (name[suffix])` naming the evaluator(s) a metric was computed with, e.g. "FID
+    (digits-classifier features)"; flags a mix of evaluators and says when none was recorded."""
+    names = list(dict.fromkeys(str(e.get("name") or "unnamed") for e in evaluators))
     if not names:
-        return f"{base} ({kind} not recorded)"
+        return f"{base} (evaluator not recorded)"
+    kind, suffix = _kind(evaluators), str(evaluators[0].get("suffix") or "")
     text = f"{base} ({' / '.join(names)}{suffix}"
-    if len(nets) > 1:
-        text += f"; MIXED: {len(nets)} different {kind}s"
+    if len(evaluators) > 1:
+        text += f"; MIXED: {len(evaluators)} different {kind}s"
     return text + ")"
+
+
+def _kind(evaluators: list[dict]) -> str:
+    """What the track calls its evaluator model ("feature net", "evaluator LM")."""
+    return str(evaluators[0].get("label") or "evaluator") if evaluators else "evaluator"
 
 
 def short_label(metric: str, info: dict[str, dict[str, Any]]) -> str:
@@ -37,103 +40,54 @@ def short_label(metric: str, info: dict[str, dict[str, Any]]) -> str:
     return str((info.get(metric) or {}).get("label") or metric)
 
 
-def metric_label(
-    metric: str,
-    info: dict[str, dict[str, Any]],
-    features: list[dict[str, Any]] = (),
-    evaluators: list[dict[str, Any]] = (),
-) -> str:
-    """The display label of ``metric``: its declared label, e.g. "sliced W2"; a feature metric
-    names its feature net, "FID (digits-classifier features)", gen PPL its evaluator LM,
-    "gen PPL (shakespeare-char-transformer)"; a mix of nets is flagged."""
+def uses_evaluator(metric: str, info: dict[str, dict[str, Any]]) -> bool:
+    """Whether the track declared ``metric`` computed with its evaluator model."""
+    return bool((info.get(metric) or {}).get("evaluator"))
+
+
+def metric_label(metric: str, info: dict[str, dict[str, Any]], evaluators: list[dict[str, Any]] = ()) -> str:
+    """The display label of ``metric``: its declared label, e.g. "sliced W2"; a metric computed
+    with the evaluator names it, "FID (digits-classifier features)", "gen PPL
+    (shakespeare-char-transformer)"; a mix of evaluators is flagged."""
     base = short_label(metric, info)
-    field = evaluator_of(metric, info)
-    if field is None:
-        return base
-    kind, suffix = EVALUATOR_FIELDS[field]
-    return named_label(base, list(features if field == "features" else evaluators), kind=kind, suffix=suffix)
-
-
-def evaluator_of(metric: str, info: dict[str, dict[str, Any]]) -> str | None:
-    """The record field naming the net ``metric`` was computed with, None for a plain metric."""
-    field = (info.get(metric) or {}).get("evaluator")
-    return field if field in EVALUATOR_FIELDS else None
+    return named_label(base, list(evaluators)) if uses_evaluator(metric, info) else base
 
 
 def metric_text(summary: dict[str, Any]) -> str:
     """How tables name the metric: its key for plain metrics (``sw2``), the full label for
-    feature and evaluator-LM metrics, so no table says a bare "fid" or "gen_ppl"."""
+    metrics computed with an evaluator, so no table says a bare "fid" or "gen_ppl"."""
     metric = summary["metric"]
-    return summary["metric_label"] if evaluator_of(metric, summary["metric_info"]) else metric
+    return summary["metric_label"] if uses_evaluator(metric, summary["metric_info"]) else metric
 
 
 def _n_samples(summary: dict[str, Any]) -> str:
     return ", ".join(str(n) for n in summary.get("n_samples") or []) or "—"
 
 
-def _net_text(net: dict[str, Any]) -> str:
-    parts = [
-        f"test accuracy {fmt_number(net.get('test_accuracy'))}",
-        f"weights {net.get('weights_hash') or '—'}",
-    ]
-    if net.get("feature_dim") is not None:
-        parts.append(f"{net['feature_dim']}-d features")
-    if net.get("n_reference") is not None:
-        parts.append(f"{net['n_reference']} reference samples")
-    if net.get("key"):
-        parts.append(f"key {net['key']}")
-    return f"{net.get('name') or 'unnamed'} ({', '.join(parts)})"
-
-
-def features_note(summary: dict[str, Any]) -> str | None:
-    """One line naming the feature net behind FID/KID (name, test accuracy, weights hash), or
-    a warning listing every net and its arms when the trials mix several; None without one."""
-    nets = summary.get("features") or []
-    if not nets:
-        return None
-    if len(nets) == 1:
-        return f"Feature net for FID/KID: {_net_text(nets[0])}; samples per trial: {_n_samples(summary)}."
-    listed = "; ".join(f"{_net_text(n)} used by {', '.join(n.get('arms') or [])}" for n in nets)
-    return (
-        f"WARNING: the trials mix {len(nets)} different feature nets, so their FID/KID values "
-        f"are not comparable: {listed}; samples per trial: {_n_samples(summary)}."
-    )
-
-
-def _lm_text(lm: dict[str, Any]) -> str:
-    parts = [f"val PPL {fmt_number(lm.get('val_ppl'))}"]
-    n_params = lm.get("n_params")
-    if isinstance(n_params, int | float) and math.isfinite(n_params):
-        scale, unit = (1e6, "M") if n_params >= 1e6 else (1e3, "k") if n_params >= 1e3 else (1, "")
-        parts.append(f"{n_params / scale:.3g}{unit} parameters")
-    parts.append(f"weights {lm.get('weights_hash') or '—'}")
-    if lm.get("key"):
-        parts.append(f"key {lm['key']}")
-    return f"{lm.get('name') or 'unnamed'} ({', '.join(parts)})"
-
-
 def evaluator_note(summary: dict[str, Any]) -> str | None:
-    """One line naming the evaluator LM behind gen PPL (name, val PPL, size, weights hash) and
-    what entropy/distinct-n mean, or a warning listing every LM and its arms when the trials
-    mix several; None for runs without an evaluator LM."""
-    lms = summary.get("text_eval") or []
-    if not lms:
+    """One line naming the evaluator behind the metrics that declare it ("Feature net for
+    FID/KID: digits-classifier (test accuracy ..., weights ...)"), or a warning listing every
+    evaluator and its arms when the trials mix several; None for runs without an evaluator."""
+    evaluators = summary.get("evaluators") or []
+    if not evaluators:
         return None
-    if len(lms) == 1:
-        return (
-            f"Evaluator LM for gen PPL: {_lm_text(lms[0])}; samples per trial: "
-            f"{_n_samples(summary)}. {DIVERSITY_NOTE}"
-        )
-    listed = "; ".join(f"{_lm_text(m)} used by {', '.join(m.get('arms') or [])}" for m in lms)
+    info = summary.get("metric_info") or {}
+    metrics = "/".join(short_label(m, info) for m in info if uses_evaluator(m, info))
+    kind, samples = _kind(evaluators), f"samples per trial: {_n_samples(summary)}."
+    if len(evaluators) == 1:
+        used_for = f" for {metrics}" if metrics else ""
+        return f"{kind[:1].upper()}{kind[1:]}{used_for}: {evaluator_text(evaluators[0])}; {samples}"
+    listed = "; ".join(f"{evaluator_text(e)} used by {', '.join(e.get('arms') or [])}" for e in evaluators)
     return (
-        f"WARNING: the trials mix {len(lms)} different evaluator LMs, so their gen PPL values "
-        f"are not comparable: {listed}; samples per trial: {_n_samples(summary)}. {DIVERSITY_NOTE}"
+        f"WARNING: the trials mix {len(evaluators)} different {kind}s, so their {metrics or 'metric'} values "
+        f"are not comparable: {listed}; {samples}"
     )
 
 
 def table_note(summary: dict[str, Any]) -> str | None:
-    """The line under every table: the feature net (images) or evaluator LM (text), if any."""
-    return features_note(summary) or evaluator_note(summary)
+    """The line under every table: the evaluator behind the metrics, if any (a track's
+    renderer may add its own, ``Renderer.table_note``)."""
+    return evaluator_note(summary)
 
 
 def _n_boot(summary: dict[str, Any]) -> int:

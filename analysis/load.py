@@ -96,8 +96,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "drafts_path": record.get("drafts_path"),
         "primary_metric": record.get("primary_metric"),
         "primary_baseline": record.get("primary_baseline"),  # the arm the study declares primary
-        "features": record.get("features") if isinstance(record.get("features"), dict) else None,
-        "text_eval": record.get("text_eval") if isinstance(record.get("text_eval"), dict) else None,
+        "evaluator": evaluator_of_record(record),  # the evaluator model behind the metrics, or None
         "models": record.get("train") if isinstance(record.get("train"), dict) else None,  # key + fit per role
         "drafter_alone": drafter_alone(record),
         "confirm": bool(record.get("confirm")),
@@ -131,8 +130,42 @@ def _metric_info(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     for r in records:
         for name, entry in (r.get("metric_info") or {}).items():
             if isinstance(entry, dict):
-                info.setdefault(name, dict(entry))
+                info.setdefault(name, legacy_metric_entry(entry))
     return info
+
+
+# --- records written before the generic evaluator field ---------------------------------------
+# Older image records named their feature net under "features", text records their evaluator LM
+# under "text_eval", and metric_info[m]["evaluator"] held that field's name. This is the one
+# place analysis knows those names: on load they become the generic ``evaluator`` (with the
+# declaration the tracks now write, so a resumed run's old and new records name one evaluator)
+# and ``evaluator: true``.
+LEGACY_EVALUATORS = {
+    "features": {"label": "feature net", "suffix": " features",
+                 "fields": ["name", "test_accuracy", "weights_hash", "feature_dim", "n_reference", "key"]},
+    "text_eval": {"label": "evaluator LM", "suffix": "",
+                  "fields": ["name", "val_ppl", "n_params", "weights_hash", "key"]},
+}
+
+
+def evaluator_of_record(record: dict[str, Any]) -> dict[str, Any] | None:
+    """The record's ``evaluator`` dict; for an older record its legacy field in the same form;
+    None where the record names no evaluator."""
+    if isinstance(record.get("evaluator"), dict):
+        return record["evaluator"]
+    for field, declared in LEGACY_EVALUATORS.items():
+        legacy = record.get(field)
+        if isinstance(legacy, dict):
+            fields = [f for f in declared["fields"] if f in legacy] + [f for f in legacy if f not in declared["fields"]]
+            return {**declared, "fields": fields, **{f: legacy[f] for f in fields}}
+    return None
+
+
+def legacy_metric_entry(entry: dict[str, Any]) -> dict[str, Any]:
+    """A copy of a ``metric_info`` entry with ``evaluator`` the declared bool (older records
+    held the legacy field's name there, or nothing for a plain metric)."""
+    flag = entry.get("evaluator", False)
+    return {**entry, "evaluator": flag in LEGACY_EVALUATORS if isinstance(flag, str) else bool(flag)}
 
 
 def load_trials(run_dir: str | Path) -> pd.DataFrame:
@@ -144,8 +177,9 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     ``q.<metric>_lo``, ``q.<metric>_hi``, ``floor.<metric>``, ``cost.<key>``, ``param.<key>``,
     ``counter.<name>`` (the method's ``cost.counters``, NaN where a record has none) and
     ``primary_baseline`` (the arm the records declare primary, None where undeclared).
-    ``features`` holds the record's feature-net dict (image trials), ``text_eval`` the
-    evaluator LM (text trials); None where a record has none. Missing numbers are NaN.
+    ``evaluator`` holds the record's evaluator dict (the feature net of image trials, the
+    evaluator LM of text trials; older records' legacy fields mapped by ``evaluator_of_record``),
+    None where a record has none. Missing numbers are NaN.
     ``boot.<metric>`` holds the trial's paired bootstrap replicates (an array, None where
     absent), ``drafter_alone`` whether no refiner ran. A repeated (arm, trial) keeps the last
     record, with a warning. Confirmation records (``confirm: true``: a picked setting

@@ -17,7 +17,7 @@ import pandas as pd
 from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES
 from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
-from analysis.labels import evaluator_of, metric_text, short_label, speedup_note, table_note
+from analysis.labels import metric_text, short_label, speedup_note, uses_evaluator
 from analysis.load import load_trials
 from analysis.summary import build_summary, strict
 from analysis.tables import (
@@ -136,7 +136,7 @@ def write_report(
     held-out entropy). ``metric`` defaults to the records' primary metric and must be lower-is-better;
     ``cost_axis`` is one of ``COST_AXES``. Raises ``ValueError`` (one line) for a bad choice,
     a malformed or old-format trials.jsonl; ``FileNotFoundError`` when there is none. When
-    trials mix feature nets or evaluator LMs, a ``UserWarning`` says so.
+    trials mix evaluator models (feature nets, evaluator LMs), a ``UserWarning`` says so.
     """
     run_dir = Path(run_dir)
     trials = load_trials(run_dir)
@@ -151,11 +151,11 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     summary = strict(build_summary(trials, metric, cost_axis))
     renderer = renderer_for(summary["track"])
-    note = table_note(summary)
-    if len(summary["features"]) > 1 or len(summary["text_eval"]) > 1:
+    note = renderer.table_note(summary)
+    if len(summary["evaluators"]) > 1:
         warnings.warn(f"{run_dir}: {note}", stacklevel=2)
     label = summary["metric_label"]
-    named = label if evaluator_of(metric, summary["metric_info"]) else None  # plain metrics: short titles
+    named = label if uses_evaluator(metric, summary["metric_info"]) else None  # plain metrics: short titles
     files: list[Path] = []
     for axis in FIGURE_AXES:
         files += plot_front(

@@ -10,7 +10,7 @@ import pandas as pd
 
 from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
 from analysis.counters import counter_names, counters_of
-from analysis.evaluators import feature_nets, text_evaluators
+from analysis.evaluators import distinct_evaluators
 from analysis.fronts import arm_fronts, baseline_arms, speedup_vs_t0, speedups
 from analysis.labels import metric_label, short_label
 from analysis.picks import best_by_arm, confirmation_of
@@ -169,7 +169,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
     floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials)}
     study = trials["study"].dropna()
-    nets, lms = feature_nets(trials), text_evaluators(trials)
+    evaluators = distinct_evaluators(trials)
     info = trials.attrs.get("metric_info", {})
     diversity = diversity_metrics(trials, metric)
     n_samples = sorted({int(v) for v in pd.to_numeric(trials["n_samples"], errors="coerce").dropna()})
@@ -177,12 +177,11 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         "study": study.iloc[0] if len(study) else None,
         "track": trials.attrs.get("track"),
         "metric": metric,
-        "metric_label": metric_label(metric, info, nets, lms),
+        "metric_label": metric_label(metric, info, evaluators),
         "metric_info": {
             m: info.get(m, {"label": short_label(m, info)}) for m in metrics_of(trials)
         },
-        "features": nets,
-        "text_eval": lms,
+        "evaluators": evaluators,  # the distinct evaluator models behind the metrics
         "n_samples": n_samples,
         "cost_axis": cost_axis,
         "baseline": primary,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from analysis.cost_axes import SPEEDUP_AXES
-from analysis.labels import metric_text, short_label, speedup_note, table_note
+from analysis.labels import metric_text, short_label, speedup_note
 from analysis.tables import fmt_number
 from analysis.tracks import renderer_for
 
@@ -47,5 +47,5 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         for line in [headers, ["-" * w for w in widths], *rows]
     ]
     title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
-    notes = [speedup_note(summary), table_note(summary), *renderer.notes(summary)]
+    notes = [speedup_note(summary), renderer.table_note(summary), *renderer.notes(summary)]
     return "\n".join([title, *lines, *(n for n in notes if n)])

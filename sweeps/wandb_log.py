@@ -88,7 +88,8 @@ class WandbLogger:
         if run is None:  # failed before it began (a bad search range)
             self._begin(record, cfg)
             run = self.open.pop(_key(record))
-        run.config.update({k: v for k, v in (getattr(ev, "fields", None) or {}).items() if k != "metric_info"},
+        fields = getattr(ev, "fields", None) or {}  # the evaluator model (none on the points track)
+        run.config.update({k: v for k, v in fields.items() if k != "metric_info" and v is not None},
                           allow_val_change=True)
         values = trial_summary(record)
         metrics = {k: v for k, v in values.items() if _scalar(v) and not k.endswith(("_ci_low", "_ci_high"))}

@@ -127,9 +127,9 @@ def with_values(
 
 def failed(record: dict[str, Any], *, trial: int, error: str) -> dict[str, Any]:
     """A FAIL record as the runner writes one: the trial's identity, no evaluation fields
-    (quality, cost, floor, samples, and the track's extras such as features or text_eval)."""
+    (quality, cost, floor, samples, and the track's extras: metric_info, evaluator)."""
     out = clone(record, trial=trial, state="FAIL", error=error)
-    extras = ("features", "text_eval", "metric_info", "train")
+    extras = ("evaluator", "metric_info", "train")
     for key in ("quality", "cost", "reference_floor", "samples_path", "drafts_path", *extras):
         out.pop(key, None)
     return out

@@ -28,7 +28,7 @@ def run(smoke_runs, tmp_path):
 
 
 def _label(rec):
-    return f"{rec['metric_info']['fid']['label']} ({rec['features']['name']} features)"
+    return f"{rec['metric_info']['fid']['label']} ({rec['evaluator']['name']} features)"
 
 
 def _picks(recs):
@@ -80,12 +80,12 @@ def test_image_report_grids_features_and_notes(run):
 
     # Summary: which FID this is.
     assert summary["metric"] == "fid" and summary["metric_label"] == label
-    assert summary["features"] == [
-        {**recs[0]["features"], "arms": [IND, WARM, DRAFT], "n_trials": len(recs)}
+    assert summary["evaluators"] == [
+        {**recs[0]["evaluator"], "arms": [IND, WARM, DRAFT], "n_trials": len(recs)}
     ]
     assert summary["n_samples"] == [recs[0]["n_samples"]]
 
-    features = recs[0]["features"]
+    features = recs[0]["evaluator"]
     note = f"{features['name']} (test accuracy {features['test_accuracy']:.4g}, weights {features['weights_hash']}"
     for table in ("front", "speedup"):
         md = (out / f"{table}.md").read_text()
@@ -110,13 +110,13 @@ def test_mixed_feature_nets_are_flagged(run):
     recs = records(run)
     for r in recs:
         if r["arm"] == WARM:
-            r["features"].update(weights_hash="fedcba9876543210", test_accuracy=0.5)
+            r["evaluator"].update(weights_hash="fedcba9876543210", test_accuracy=0.5)
     write_records(run, recs)
     with pytest.warns(UserWarning, match="mix 2 different feature nets"):
         summary = write_report(run)
     n_warm = len(of_arm(recs, WARM))
-    assert [(f["weights_hash"], f["arms"], f["n_trials"]) for f in summary["features"]] == [
-        (recs[0]["features"]["weights_hash"], [IND, DRAFT], len(recs) - n_warm),
+    assert [(f["weights_hash"], f["arms"], f["n_trials"]) for f in summary["evaluators"]] == [
+        (recs[0]["evaluator"]["weights_hash"], [IND, DRAFT], len(recs) - n_warm),
         ("fedcba9876543210", [WARM], n_warm),
     ]
     assert summary["metric_label"].endswith("features; MIXED: 2 different feature nets)")

@@ -113,7 +113,8 @@ def test_real_points_run_report(smoke_runs, tmp_path):
     assert summary["metric_label"] == recs[0]["metric_info"][summary["metric"]]["label"]
     assert summary["baseline"] == IND and summary["baselines"] == [IND]
     assert summary["roles"] == {IND: "baseline", WARM: "method", DRAFT: "drafter"}
-    assert summary["features"] == [] and summary["text_eval"] == []
+    assert summary["evaluators"] == []  # points: no evaluator model, recorded as null
+    assert all("evaluator" in r and r["evaluator"] is None for r in recs if r["state"] == "COMPLETE")
     assert not (out / "grids").exists()
     # Each arm's front is the Pareto front of its records' (nfe, quality) points.
     metric = summary["metric"]

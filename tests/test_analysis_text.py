@@ -78,7 +78,7 @@ def _knob_text(run, arm, trial):
 
 
 def _label(rec):
-    return f"{rec['metric_info']['gen_ppl']['label']} ({rec['text_eval']['name']})"
+    return f"{rec['metric_info']['gen_ppl']['label']} ({rec['evaluator']['name']})"
 
 
 def test_real_text_run_report(smoke_runs, tmp_path, no_npy_for_text):
@@ -114,8 +114,7 @@ def test_text_summary_fronts_speedups_and_diversity(text_run, no_npy_for_text):
     assert json.loads((out / "summary.json").read_text()) == summary
 
     assert summary["metric"] == "gen_ppl" and summary["metric_label"] == _label(rec)
-    assert summary["text_eval"] == [{**rec["text_eval"], "arms": [MASK, WS, DRAFT], "n_trials": 9}]
-    assert summary["features"] == []
+    assert summary["evaluators"] == [{**rec["evaluator"], "arms": [MASK, WS, DRAFT], "n_trials": 9}]
     assert summary["baseline"] == MASK and summary["baselines"] == [MASK]
     assert summary["reference_floor"] == FLOOR
     assert summary["front"] == {
@@ -198,7 +197,7 @@ def test_text_tables_show_entropy_beside_gen_ppl(text_run, no_npy_for_text):
     ]
     assert len(md_rows(front)) == 2 + 1 + 3 + 3 + 1  # header, separator, floor row, front points
     note = front.strip().splitlines()[-1]
-    lm = rec["text_eval"]
+    lm = rec["evaluator"]
     assert note.startswith(f"Evaluator LM for gen PPL: {lm['name']} (val PPL {lm['val_ppl']:.4g}")
     assert f"weights {lm['weights_hash']}" in note and "parameters" in note
     assert "samples per trial: 100" in note and "higher = more diverse" in note
@@ -301,13 +300,13 @@ def test_mixed_evaluators_are_flagged(text_run, no_npy_for_text):
     recs = records(text_run)
     for r in recs:
         if r["arm"] == WS and r["state"] == "COMPLETE":
-            r["text_eval"].update(weights_hash="ffffeeeeddddcccc", val_ppl=5.6)
+            r["evaluator"].update(weights_hash="ffffeeeeddddcccc", val_ppl=5.6)
     write_records(text_run, recs)
     with pytest.warns(UserWarning, match="mix 2 different evaluator LMs"):
         summary = write_report(text_run)
     assert summary["metric_label"].endswith("; MIXED: 2 different evaluator LMs)")
-    assert [(e["weights_hash"], e["arms"], e["n_trials"]) for e in summary["text_eval"]] == [
-        (recs[0]["text_eval"]["weights_hash"], [MASK, DRAFT], 5),
+    assert [(e["weights_hash"], e["arms"], e["n_trials"]) for e in summary["evaluators"]] == [
+        (recs[0]["evaluator"]["weights_hash"], [MASK, DRAFT], 5),
         ("ffffeeeeddddcccc", [WS], 4),  # the failed trial carries no evaluator
     ]
     last = (text_run / "report" / "front.md").read_text().strip().splitlines()[-1]
@@ -319,11 +318,11 @@ def test_track_decides_the_renderer_not_the_file_contents(text_run, no_npy_for_t
     # Neither a primary metric nor an evaluator LM recorded: the track still says text.
     recs = records(text_run)
     for r in recs:
-        r.pop("primary_metric", None), r.pop("text_eval", None)
+        r.pop("primary_metric", None), r.pop("evaluator", None)
     summary = write_report(write_records(text_run, recs))
     assert (
         summary["metric_label"]
-        == f"{recs[0]['metric_info']['gen_ppl']['label']} (evaluator LM not recorded)"
+        == f"{recs[0]['metric_info']['gen_ppl']['label']} (evaluator not recorded)"
     )
     assert "samples.md" in summary["files"]
 

@@ -22,9 +22,9 @@ def _step_trained(run_dir) -> dict[str, str]:
         for role, info in (record.get("train") or {}).items():
             if isinstance(info.get("steps"), int) and info["steps"] > 0:
                 out[info["key"]] = role
-        for field, role in (("features", "feature_net"), ("text_eval", "text_lm")):
-            if record.get(field, {}).get("key"):
-                out[record[field]["key"]] = role
+        evaluator = record.get("evaluator") or {}  # the track's evaluator model: one role per track
+        if evaluator.get("key"):
+            out[evaluator["key"]] = {"images": "feature_net", "text": "text_lm"}[record["track"]]
     return out
 
 

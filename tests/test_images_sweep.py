@@ -73,12 +73,12 @@ def test_digits_smoke_sweep_records_fid_with_its_feature_net(workdir):
     run_dir = workdir / "runs" / "smoke_digits"
     recs = _records(run_dir)
     assert len(recs) == 2 + 2 + 1 and all(r["state"] == "COMPLETE" for r in recs), [r.get("error") for r in recs]
-    hashes = {r["features"]["weights_hash"] for r in recs}
+    hashes = {r["evaluator"]["weights_hash"] for r in recs}
     assert len(hashes) == 1 and len(hashes.pop()) == 16
     for r in recs:
         assert set(r["quality"]) >= {"fid", "fid_ci", "kid", "kid_ci"}
         assert r["reference_floor"]["fid"] >= 0
-        assert r["features"]["name"] == "digits-classifier" and 0 <= r["features"]["test_accuracy"] <= 1
+        assert r["evaluator"]["name"] == "digits-classifier" and 0 <= r["evaluator"]["test_accuracy"] <= 1
         assert r["cost"]["evals"] == (0 if r["method"] == "drafter_only" else r["params"]["method.steps"])
         if r["method"] != "drafter_only":  # the U-Net's convolutions, measured per call
             assert r["cost"]["networks"][r["cost"]["largest_network"]]["flops_per_eval"] > 1e5
@@ -89,7 +89,7 @@ def test_digits_smoke_sweep_records_fid_with_its_feature_net(workdir):
     # A changed feature net (here: another seed) is another FID: every trial gets a new key.
     study_mod.run_study(SMOKE + ["eval.feature_net.seed=1", "sweep.study=smoke_digits_b"], log=lambda *_: None)
     other = _records(workdir / "runs" / "smoke_digits_b")
-    assert {r["features"]["weights_hash"] for r in other}.isdisjoint({r["features"]["weights_hash"] for r in recs})
+    assert {r["evaluator"]["weights_hash"] for r in other}.isdisjoint({r["evaluator"]["weights_hash"] for r in recs})
     assert {r["config_hash"] for r in other}.isdisjoint({r["config_hash"] for r in recs})
 
 

@@ -83,7 +83,9 @@ def test_a_plugin_track_runs_sweep_and_analyze_with_no_package_file_changed(work
     assert {r["arm"]: r["role"] for r in recs} == {
         "noise_start[indep]": "baseline", "warm_start[gmm4]": "method", "drafter_only[gmm4]": "drafter"}
     assert all(set(r["quality"]) == {"w1", "w1_ci"} and r["reference_floor"]["w1"] > 0 for r in recs)
-    assert recs[0]["metric_info"] == {"w1": {"label": "1-D Wasserstein-1", "higher_is_better": False}}
+    assert recs[0]["metric_info"] == {"w1": {"label": "1-D Wasserstein-1", "higher_is_better": False,
+                                              "evaluator": False}}
+    assert recs[0]["evaluator"] is None  # a track without an evaluator model
     assert main(["analyze", str(run_dir)]) == 0
     summary = json.loads((run_dir / "report" / "summary.json").read_text())
     assert summary["metric"] == "w1" and summary["baseline"] == "noise_start[indep]"

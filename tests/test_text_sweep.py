@@ -93,7 +93,7 @@ def test_text_smoke_sweep_records_gen_ppl_with_its_evaluator_and_resumes(workdir
     run_dir = workdir / "runs" / "smoke_text"
     recs = _records(run_dir)
     assert len(recs) == 2 + 2 + 1 and all(r["state"] == "COMPLETE" for r in recs), [r.get("error") for r in recs]
-    hashes = {r["text_eval"]["weights_hash"] for r in recs}
+    hashes = {r["evaluator"]["weights_hash"] for r in recs}
     assert len(hashes) == 1 and len(hashes.pop()) == 16
     for r in recs:
         assert set(r["quality"]) >= {"gen_ppl", "gen_ppl_ci", "entropy", "entropy_ci", "distinct_2"}

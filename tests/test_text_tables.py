@@ -53,7 +53,7 @@ def test_the_substrate_table_sets_each_baseline_model_beside_the_evaluator(smoke
         fit = of_arm(recs, arm)[0]["train"][need]
         assert rows[arm]["key"] == fit["key"] and rows[arm]["n_params"] == fit["n_params"]
         assert rows[arm]["val_bits_per_char"] == fit["val_bits_per_char"]
-    lm = recs[0]["text_eval"]
+    lm = recs[0]["evaluator"]
     assert rows["evaluator"]["n_params"] == lm["n_params"]
     assert math.isclose(rows["evaluator"]["val_bits_per_char"], math.log2(lm["val_ppl"]))
     assert min(rows["ar"]["n_params"], rows["mdlm"]["n_params"]) < lm["n_params"]  # the evaluator is bigger

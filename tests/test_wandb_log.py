@@ -25,7 +25,7 @@ def _logger(tmp_path, models):
 
 def _evaluation(record, batch):
     """The Evaluation a trial hands the logger, rebuilt from its real record."""
-    fields = {k: record[k] for k in ("metric_info", "features", "text_eval") if k in record}
+    fields = {k: record[k] for k in ("metric_info", "evaluator") if k in record}
     return Evaluation(record["quality"], record["reference_floor"], record["cost"], batch, record["train"], fields)
 
 
@@ -45,7 +45,7 @@ def test_text_trials_log_a_table_of_samples_with_their_drafts(tmp_path, fake_wan
     logger.trial(record, _evaluation(record, SampleBatch(samples, drafts, 2.0)), cfg)
     assert messages == [] and not logger.broken
     run = fake_wandb[-1]
-    assert run.finished and run.exit_code == 0 and run.config["text_eval"] == record["text_eval"]
+    assert run.finished and run.exit_code == 0 and run.config["evaluator"] == record["evaluator"]
     assert run.config["track"] == "text" and run.config["role"] == "method" and run.init["job_type"] == "trial"
     assert run.config["data"]["name"] == cfg.data.name and run.config["params"] == record["params"]
     metrics = run.logged[0]
@@ -67,6 +67,7 @@ def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
     record = _first(smoke_runs["points"], "noise_start")
     logger.trial(record, _evaluation(record, SampleBatch(torch.randn(50, 2), None, 1.0)), cfg)
     assert messages == [] and "samples" in fake_wandb[-1].logged[0]
+    assert record["evaluator"] is None and "evaluator" not in fake_wandb[-1].config  # points: no evaluator model
     # A failed trial has no samples: its error goes to the run summary.
     failed = {**record, "state": "FAIL", "error": "ValueError: boom"}
     for key in ("quality", "cost", "reference_floor"):

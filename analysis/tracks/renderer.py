@@ -9,6 +9,8 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.labels import table_note
+
 
 @dataclass(frozen=True)
 class Context:
@@ -66,6 +68,10 @@ class Renderer:
     def notes(self, summary: dict[str, Any]) -> list[str]:
         """Extra lines under the terminal summary table."""
         return []
+
+    def table_note(self, summary: dict[str, Any]) -> str | None:
+        """The line under every table: the evaluator behind the metrics, if any."""
+        return table_note(summary)
 
 
 _RENDERERS: dict[str, Renderer] = {}  # track -> its renderer

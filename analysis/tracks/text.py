@@ -64,6 +64,11 @@ class TextRenderer(Renderer):
     def tables(self, ctx: Context) -> list[Path]:
         return write_text_tables(ctx)
 
+    def table_note(self, summary: dict[str, Any]) -> str | None:
+        # Gen PPL alone can be bought with repetitive text: say how diversity reads beside it.
+        note = super().table_note(summary)
+        return f"{note} {DIVERSITY_NOTE}" if note else None
+
     def notes(self, summary: dict[str, Any]) -> list[str]:
         notes = text_notes(summary)
         if "samples.md" in (summary.get("files") or []):

@@ -85,7 +85,7 @@ def substrate_rows(trials: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
                 entry["first_half_width"] = (first["hi"] - first["lo"]) / 2
                 entry["within_ci"] = bool(abs(entry["delta"]) < entry["first_half_width"])
             out.append(entry)
-    lm = next((v for v in trials.get("text_eval", []) if isinstance(v, dict)), None)
+    lm = next((v for v in trials.get("evaluator", []) if isinstance(v, dict)), None)  # the evaluator LM
     if lm and lm.get("val_ppl"):
         out.append({"arm": "evaluator", "model": "text_lm", "key": lm.get("key"), "n_params": lm.get("n_params"),
                     "val_bits_per_char": math.log2(float(lm["val_ppl"]))})

@@ -24,16 +24,23 @@ from lightning_modules.core.registry import Knob, check_section
 @dataclass(frozen=True)
 class MetricInfo:
     """How a quality metric reads: its label and direction (fronts minimise the primary), and
-    `evaluator`, the record field naming the trained net it was computed with (`features`,
-    `text_eval`): reports then name that net in the metric's label."""
+    whether it is computed with the track's evaluator model (FID/KID on a feature net, gen PPL
+    under an evaluator LM): reports then name that model (the record's `evaluator`) in its label."""
 
     label: str
     higher_is_better: bool = False
-    evaluator: str | None = None
+    evaluator: bool = False
 
     def record(self) -> dict:
-        out = {"label": self.label, "higher_is_better": self.higher_is_better}
-        return out | ({"evaluator": self.evaluator} if self.evaluator else {})
+        return {"label": self.label, "higher_is_better": self.higher_is_better, "evaluator": self.evaluator}
+
+
+def evaluator_field(label: str, info: dict, *, suffix: str = "") -> dict:
+    """A record's `evaluator`: the track's evaluator model as reports name it. `label` is what
+    they call it ("feature net"), `suffix` follows its name in a metric's label ("FID
+    (digits-classifier features)"), `fields` lists `info`'s keys (name, key, weights_hash and
+    the track's own), in the order the note under every table shows them."""
+    return {"label": label, "suffix": suffix, "fields": list(info), **info}
 
 
 @dataclass
@@ -113,9 +120,15 @@ class Track:
         sample indices (`metrics._common.resample_generator`)."""
         raise NotImplementedError
 
+    def evaluator_record(self, cfg: DictConfig, models: Any) -> dict | None:
+        """The record's `evaluator` (`evaluator_field`): the model behind the metrics whose
+        MetricInfo says `evaluator`; None for a track without one."""
+        return None
+
     def record_fields(self, cfg: DictConfig, models: Any) -> dict:
-        """Extra fields of every record (the evaluator behind the metrics), and metric_info."""
-        return {"metric_info": {m: self.metric_info(m).record() for m in cfg.eval.metrics}}
+        """Extra fields of every record: metric_info and the evaluator behind the metrics."""
+        return {"metric_info": {m: self.metric_info(m).record() for m in cfg.eval.metrics},
+                "evaluator": self.evaluator_record(cfg, models)}
 
     # --- samples ----------------------------------------------------------------------------
 

@@ -13,7 +13,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, register_model
 from lightning_modules.core.roles import section
 from lightning_modules.data.images import IMAGE_DATASETS, ImageDataModule
-from lightning_modules.tracks.base import MetricInfo, Reference, Track
+from lightning_modules.tracks.base import MetricInfo, Reference, Track, evaluator_field
 
 IMAGE_METRICS = ("fid", "kid")
 
@@ -28,7 +28,7 @@ class ImagesTrack(Track):
                   Knob("limit", int, None, low=1, nullable=True))
 
     def metric_info(self, name: str) -> MetricInfo | None:
-        return MetricInfo(name.upper(), evaluator="features") if name in IMAGE_METRICS else None
+        return MetricInfo(name.upper(), evaluator=True) if name in IMAGE_METRICS else None
 
     def metric_names(self) -> str:
         return ", ".join(IMAGE_METRICS)
@@ -48,16 +48,16 @@ class ImagesTrack(Track):
         return {"feature_net": self.features_info(cfg, models)["weights_hash"]}
 
     def features_info(self, cfg: DictConfig, models: Any) -> dict:
-        """The feature network every image metric of this config used (goes into each record)."""
+        """The feature network every image metric of this config used, in display order."""
         net = models.get("feature_net", cfg)
         key = models.key("feature_net", cfg)
         info = models.train_info.get(key, {})
-        return {"name": f"{cfg.data.name}-classifier", "key": key, "weights_hash": info.get("weights_hash"),
-                "test_accuracy": info.get("test_accuracy"), "feature_dim": int(net.feature_dim),
-                "n_reference": int(len(models.data(cfg).ref))}
+        return {"name": f"{cfg.data.name}-classifier", "test_accuracy": info.get("test_accuracy"),
+                "weights_hash": info.get("weights_hash"), "feature_dim": int(net.feature_dim),
+                "n_reference": int(len(models.data(cfg).ref)), "key": key}
 
-    def record_fields(self, cfg: DictConfig, models: Any) -> dict:
-        return {**super().record_fields(cfg, models), "features": self.features_info(cfg, models)}
+    def evaluator_record(self, cfg: DictConfig, models: Any) -> dict:
+        return evaluator_field("feature net", self.features_info(cfg, models), suffix=" features")
 
     def reference(self, cfg: DictConfig, models: Any) -> Reference:
         """The whole held-out reference split; floor = real training images (as many as the

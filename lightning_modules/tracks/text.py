@@ -16,7 +16,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, register_model, transformer_effort
 from lightning_modules.core.roles import section, without_off
 from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
-from lightning_modules.tracks.base import MetricInfo, Reference, Track
+from lightning_modules.tracks.base import MetricInfo, Reference, Track, evaluator_field
 
 TEXT_COLUMNS = ("arm", "trial", "index", "draft", "sample")
 MAX_TEXT_ROWS = 16
@@ -36,7 +36,7 @@ class TextTrack(Track):
 
     def metric_info(self, name: str) -> MetricInfo | None:
         if name == "gen_ppl":
-            return MetricInfo("gen PPL", evaluator="text_eval")
+            return MetricInfo("gen PPL", evaluator=True)
         if name == "entropy":
             return MetricInfo("entropy", higher_is_better=True)
         n = name.removeprefix("distinct_")
@@ -95,7 +95,7 @@ class TextTrack(Track):
         from lightning_modules.core.registry import METHODS, MODELS
 
         for cfg in cfgs:
-            ev = self.text_eval_info(cfg, models)
+            ev = self.evaluator_lm_info(cfg, models)
             if cfg.eval.text_lm.hub or ev.get("val_ppl") is None:
                 continue
             for need in METHODS.get(cfg.method.name).needs:
@@ -112,18 +112,21 @@ class TextTrack(Track):
                                       "train a bigger or longer evaluator (eval.text_lm)")
 
     def identity(self, cfg: DictConfig, models: Any) -> dict:
-        return {"text_lm": self.text_eval_info(cfg, models)["weights_hash"]}
+        return {"text_lm": self.evaluator_lm_info(cfg, models)["weights_hash"]}
 
-    def text_eval_info(self, cfg: DictConfig, models: Any) -> dict:
-        """The evaluator LM every text metric of this config used (goes into each record)."""
+    def evaluator_lm_info(self, cfg: DictConfig, models: Any) -> dict:
+        """The evaluator LM every text metric of this config used, in display order."""
         models.get("text_lm", cfg)
         key = models.key("text_lm", cfg)
         info = models.train_info.get(key, {})
-        return {"name": f"{cfg.data.name}-char-transformer", "key": key, "weights_hash": info.get("weights_hash"),
-                "val_ppl": info.get("val_ppl"), "n_params": info.get("n_params")}
+        return {"name": f"{cfg.data.name}-char-transformer", "val_ppl": info.get("val_ppl"),
+                "n_params": info.get("n_params"), "weights_hash": info.get("weights_hash"), "key": key}
+
+    def evaluator_record(self, cfg: DictConfig, models: Any) -> dict:
+        return evaluator_field("evaluator LM", self.evaluator_lm_info(cfg, models))
 
     def record_fields(self, cfg: DictConfig, models: Any) -> dict:
-        fields = {**super().record_fields(cfg, models), "text_eval": self.text_eval_info(cfg, models)}
+        fields = super().record_fields(cfg, models)
         if cfg.eval.text_lm.hub:
             fields["metric_info"]["gen_ppl_hub"] = MetricInfo(f"gen PPL ({cfg.eval.text_lm.hub})").record()
         return fields
