@@ -16,7 +16,6 @@ from lightning_modules.core.registry import DRAFTERS, METHODS, build_method
 from lightning_modules.tracks.base import Reference
 from sweeps import host_load
 from sweeps.config import config_hash, to_dict
-from sweeps.identity import trial_hash  # noqa: F401 - re-exported: the resume key lives there
 from sweeps.models import ModelStore, track_of
 
 # Knobs every record carries in `params`, resolved, so analysis can group and label points.

@@ -11,7 +11,7 @@ from sweeps import study as study_mod
 from sweeps import versions
 from sweeps.config import compose
 from sweeps.errors import ConfigError
-from sweeps.trial import trial_hash
+from sweeps.identity import trial_hash
 
 SMOKE = ["experiment=smoke", "sweep.arms={d: {set: [method=drafter_only], space: {}}}"]
 

@@ -94,7 +94,7 @@ def test_digits_smoke_sweep_records_fid_with_its_feature_net(workdir):
 
 
 def test_trial_key_follows_the_feature_net_weights_not_only_its_config():
-    from sweeps.trial import trial_hash
+    from sweeps.identity import trial_hash
 
     cfg, arms = build_arms(SMOKE)
     arm_cfg = arms[0].cfg

@@ -180,7 +180,7 @@ def test_mdlm_learns_a_pattern_and_its_cached_samples_follow_it(one_thread):
 
 def test_the_substrate_is_part_of_the_identity_of_the_trials_that_use_it_only():
     from sweeps.config import compose
-    from sweeps.trial import trial_hash
+    from sweeps.identity import trial_hash
 
     def key(method: str, *more: str) -> str:
         return trial_hash(compose(["experiment=smoke_text", f"method={method}", *more]))
