@@ -15,11 +15,15 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 quickstart: setup
 	$(VENV)/bin/wsbench quickstart
 
+# The default suite in parallel (pytest-xdist, one worker per core of a 2-core machine); the few
+# tests marked slow run in `make test-slow`. `.ci/run` runs both.
+TEST_WORKERS ?= 2
+
 test: setup
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-slow: setup
-	$(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow -n $(TEST_WORKERS)
 
 lint: setup
 	$(VENV)/bin/ruff check .

@@ -17,11 +17,13 @@ USAGE = """wsbench COMMAND [overrides...]
   train [overrides]        train (or find in the cache) the models the config's arms need
   analyze RUN_DIR          write RUN_DIR/report/ from trials.jsonl
   figures RUN [RUN ...]    paper figures of several studies side by side (--out DIR)
-  list [plugin=FILE.py]    the registered tracks, methods, drafters and refiner families, with their knobs
+  list [plugin=FILE.py]    registered tracks, methods, drafters, refiner families (with knobs),
+                           experiments and each config group's options
 
 overrides (Hydra): GROUP=OPTION (data=toy, method=sdedit, experiment=toy), a.b=value
            (method.t0=0.8, sweep.n_trials=40), +a.b=value (a free key), ~logger (drop a group),
-           plugin=FILE.py (a user's methods, drafters or tracks); --show-config (or --cfg job)
+           plugin=FILE.py (a user's methods, drafters or tracks; a relative path is looked for
+           in the current folder, then in the project's conf/); --show-config (or --cfg job)
            validates and prints the study's config and each arm's.
 
 arms: a key applies to every arm and is checked in each; a key an arm sets itself (its method,
@@ -41,7 +43,8 @@ COMMANDS = {  # name: (one line, what its positional arguments are)
     "analyze": ("write RUN_DIR/report/ from trials.jsonl", "RUN_DIR"),
     "figures": ("paper figures of several studies side by side: fronts on one cost axis, a LaTeX table, "
                 "sample grids", "RUN_DIR ..."),
-    "list": ("the registered tracks, methods, drafters and refiner families, with their knobs",
+    "list": ("the registered tracks, methods, drafters and refiner families (with their knobs), the "
+             "experiments and each config group's options",
              "plugin=FILE.py (optional)"),
 }
 OVERRIDES_HELP = ("GROUP=OPTION (data=toy, experiment=toy), a.b=value (method.t0=0.8), +a.b=value (a free "
@@ -59,7 +62,7 @@ def _parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=line, description=line, parents=[common], prog=f"wsbench {name}", epilog=epilog,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         if name == "analyze":
-            p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="a run folder holding trials.jsonl")
+            p.add_argument("rest", nargs=1, metavar="RUN_DIR", help="a run folder holding trials.jsonl")
             p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
             p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops")
             p.add_argument("--entropy-band", type=float, default=None,
@@ -157,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
 def _analyze(args: argparse.Namespace) -> int:
     from analysis import format_summary_table, write_report
 
-    if len(args.rest) != 1:
-        print("wsbench: error: analyze takes exactly one RUN_DIR", file=sys.stderr)
-        return 2
     run_dir = Path(args.rest[0])
     band = args.entropy_band
     if band is not None and not (math.isfinite(band) and band > 0):

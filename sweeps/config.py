@@ -26,7 +26,6 @@ import copy
 import functools
 import hashlib
 import json
-import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -42,6 +41,7 @@ from hydra.errors import HydraException, MissingConfigException
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, OmegaConfBaseException
 
+from lightning_modules.core.plugins import conf_dir
 from sweeps import declared, schema
 from sweeps import options as plugin_options
 from sweeps.errors import ConfigError, did_you_mean
@@ -62,12 +62,6 @@ __all__ = ["compose", "with_params", "set_key", "split_override", "parse_value",
 
 # Group sections the schema leaves free (checked against the chosen option for leaks).
 _FREE_SECTIONS = ("data", "drafter", "refiner", "method")
-
-
-def conf_dir() -> Path:
-    """conf/ beside the package sources (editable install), or $WSBENCH_CONF."""
-    env = os.environ.get("WSBENCH_CONF")
-    return Path(env) if env else Path(__file__).resolve().parent.parent / "conf"
 
 
 # --- Hydra set-up ---------------------------------------------------------------------------

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from lightning_modules.core.plugins import plugin_path
 from lightning_modules.core.registry import METHODS, MODELS
 from sweeps.cache import ArtifactCache
 from sweeps.config import config_hash, to_dict, with_params
@@ -72,8 +73,10 @@ def _plugin_hashes(plugin: object) -> dict[str, str]:
         plugin, ListConfig) else plugin)
     out = {}
     for item in map(str, items):
-        path = Path(item).expanduser()
-        out[Path(item).name] = _file_hash(str(path.resolve())) if path.is_file() else item
+        try:
+            out[Path(item).name] = _file_hash(str(plugin_path(item)))
+        except ConfigError:  # a module name stands for itself
+            out[Path(item).name] = item
     return out
 
 

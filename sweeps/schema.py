@@ -92,6 +92,7 @@ class SweepConf:
     heartbeat_s: int = 10  # a running trial's heartbeat period (journal file and database)
     grace_s: int = 60  # a trial whose heartbeat is older is a dead worker's: failed and retried
     max_retry: int = 2  # retries of a dead worker's trial before it stays failed
+    lock_grace_s: int = 30  # a journal-file lock older than this is a killed writer's (Optuna's default)
     time_alone: bool = False  # take a host-wide lock for the timed runs (no other trial computes)
     only: list[str] | None = None  # run these arms only (null: every arm)
     check_ledger: bool = False  # replay each network's first calls on their real inputs: the ledger's contract

@@ -23,7 +23,6 @@ from optuna.trial import TrialState
 from sweeps.errors import ConfigError
 
 BEAT = "wsbench:heartbeat"  # journal trials: time.time() of the last beat
-LOCK_GRACE_S = 30  # a journal lock older than this is a killed writer's (Optuna's own grace period)
 
 
 class HeartbeatJournalStorage(optuna.storages.JournalStorage, BaseHeartbeat):
@@ -74,7 +73,7 @@ def secretless(cfg):  # noqa: ANN001, ANN201
 
 
 def make_storage(url: str | None, run_dir: Path, *, heartbeat_s: int = 10, grace_s: int = 60,
-                 max_retry: int = 2, log=print) -> optuna.storages.BaseStorage:  # noqa: ANN001
+                 max_retry: int = 2, lock_grace_s: int = 30, log=print) -> optuna.storages.BaseStorage:  # noqa: ANN001
     """Open (creating if needed) the study storage. A URL that does not open (no driver, wrong
     credentials, no server) is a one-line ConfigError before any compute, password masked."""
     with warnings.catch_warnings():  # "experimental" since Optuna 2.8; the mechanism the issue asks for
@@ -88,7 +87,7 @@ def make_storage(url: str | None, run_dir: Path, *, heartbeat_s: int = 10, grace
         # dangles. A lock left by a killed writer is broken by Optuna after its grace period,
         # never at start-up (a live worker may hold it).
         journal = str((run_dir / "optuna.journal").resolve())
-        backend = JournalFileBackend(journal, lock_obj=JournalFileSymlinkLock(journal, grace_period=LOCK_GRACE_S))
+        backend = JournalFileBackend(journal, lock_obj=JournalFileSymlinkLock(journal, grace_period=lock_grace_s))
         return HeartbeatJournalStorage(backend, heartbeat_interval=heartbeat_s, grace_period=grace_s,
                                        stale_callback=retry)
     for attempt in range(5):

@@ -100,7 +100,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     logger = make_logger(cfg, run_dir, log, models)  # a bad WANDB_MODE stops here, before anything is written
     s = cfg.sweep  # the storage opens before compute: a bad URL or server stops here
     storage = make_storage(s.storage, run_dir, heartbeat_s=int(s.heartbeat_s), grace_s=int(s.grace_s),
-                           max_retry=int(s.max_retry), log=log)
+                           max_retry=int(s.max_retry), lock_grace_s=int(s.lock_grace_s), log=log)
     store = TrialStore(run_dir)
     store.check_compatible()
     if not worker:  # workers of one study may run on other hosts: their identity keeps them apart

@@ -10,6 +10,8 @@ for var, sub in (("WANDB_DIR", "wandb"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME",
                  ("WSBENCH_HOST_DIR", "host")):
     os.environ.setdefault(var, os.path.join(_TMP, sub))
 os.environ.setdefault("WANDB_MODE", "offline")
+if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per test process: -n 2 fills 2 cores, not 4
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("WANDB_SILENT", "true")
 
 
@@ -45,8 +47,20 @@ def smoke_runs(tmp_path_factory):
         from analysis_runs import SMOKE_EXPERIMENTS
 
         runs = {t: Path(reuse) / e for t, e in SMOKE_EXPERIMENTS.items()}
-    else:
-        runs = run_smoke_sweeps(tmp_path_factory.mktemp("smoke-runs"))
+    else:  # run once for the whole test run: pytest-xdist's workers share one folder, under a lock
+        from analysis_runs import SMOKE_EXPERIMENTS
+        from filelock import FileLock
+
+        root = tmp_path_factory.getbasetemp()
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            root = root.parent
+        folder = root / "smoke-runs"
+        with FileLock(str(root / "smoke-runs.lock")):
+            if (folder / "done").exists():
+                runs = {t: folder / e for t, e in SMOKE_EXPERIMENTS.items()}
+            else:
+                runs = run_smoke_sweeps(folder)
+                (folder / "done").touch()
     missing = missing_fields(runs["points"])
     if missing:  # analysis refuses such records: say so once instead of in every test
         pytest.fail(f"the smoke sweep's records lack {missing}; analysis needs them")

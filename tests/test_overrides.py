@@ -180,14 +180,15 @@ def _examples(text: str) -> list[list[str]]:
     return out
 
 
-def test_every_example_of_the_readme_and_the_help_composes_under_the_rule(workdir, monkeypatch):
+def test_every_example_of_the_readme_the_docs_and_the_help_composes_under_the_rule(workdir, monkeypatch):
     from sweeps.arms import show_config
 
     monkeypatch.chdir(ROOT)  # plugin paths in the examples are relative to the project
-    readme = "\n".join(block.split("\n", 1)[1] for block in (ROOT / "README.md").read_text().split("```")[1::2]
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+    blocks = "\n".join(block.split("\n", 1)[1] for page in pages for block in page.read_text().split("```")[1::2]
                        if block.startswith("bash"))
-    examples = _examples(readme) + _examples(USAGE)
-    assert len(examples) >= 12 and any("set+=" in " ".join(e) for e in _examples(USAGE))
+    examples = [list(e) for e in dict.fromkeys(tuple(e) for e in _examples(blocks) + _examples(USAGE))]
+    assert len(examples) >= 15 and any("set+=" in " ".join(e) for e in _examples(USAGE))
     for overrides in examples:
         if "device=cuda" in overrides:
             continue  # needs a GPU (tests/test_device.py)

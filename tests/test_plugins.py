@@ -111,3 +111,49 @@ def test_list_shows_registered_entries_with_their_knobs(plugin_file, capsys):
     assert "noise_start_warped role method, t0 zero, kinds vector/image, needs noise_model" in out
     assert "gamma=1.5 (a number in [0.1, 10])" in out
     assert "  text         kind tokens; data.name: shakespeare, text, hf; evaluator models: text_lm" in out
+
+
+def test_list_shows_experiments_with_their_arms_and_every_config_group(plugin_file, capsys):
+    path = plugin_file("warped_grid.py")
+    assert main(["list", f"plugin={path}"]) == 0
+    out = capsys.readouterr().out
+    experiments = out.split("experiments (experiment=NAME):\n")[1].split("config groups")[0]
+    names = [line.split()[0] for line in experiments.splitlines() if line.startswith("  ") and line[2] != " "]
+    assert names == sorted(p.stem for p in (PLUGINS.parent / "experiment").glob("*.yaml"))
+    assert ("  quickstart       The main job: moons on CPU in about 5 minutes.\n"
+            "                   arms: noise_start[indep], noise_start[ot], warm_start[gmm16]") in experiments
+    groups = dict(line.split(None, 1) for line in out.split("config groups (GROUP=OPTION):\n")[1].splitlines())
+    assert set(groups) == {"data", "drafter", "logger", "method", "refiner", "refiner/net", "sweep"}
+    assert groups["sweep"] == "grid, nsga2, tpe" and groups["refiner/net"] == "mlp, transformer, unet"
+    # A plugin's method has no conf/ file: it is an option of the method group all the same.
+    assert "noise_start_warped" in groups["method"].split(", ") and "mdlm" in groups["method"].split(", ")
+
+
+def test_a_relative_plugin_path_is_found_in_the_current_folder_then_in_conf(workdir, plugin_file, capsys):
+    from lightning_modules.core.plugins import plugin_path
+
+    assert plugin_path("plugins/warped_grid.py") == (PLUGINS / "warped_grid.py").resolve()  # from conf/
+    local = plugin_file("warped_grid.py")  # tmp/user_code/warped_grid.py; workdir is tmp
+    (workdir / "plugins").mkdir()
+    shadow = Path(shutil.copy(local, workdir / "plugins" / "warped_grid.py"))
+    assert plugin_path("plugins/warped_grid.py") == shadow.resolve()  # the current folder wins
+    assert plugin_path("user_code/warped_grid.py") == local.resolve()
+    # Not found: one line naming both places looked, and a non-zero exit.
+    assert main(["list", "plugin=plugins/nowhere.py"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"wsbench: error: plugin='plugins/nowhere.py' is not allowed: a path to an existing .py file or an "
+                   f"importable module name (looked for {workdir / 'plugins/nowhere.py'} and "
+                   f"{PLUGINS / 'nowhere.py'})")
+
+
+def test_analyze_takes_exactly_one_run_dir(capsys):
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze"])
+    assert stop.value.code == 2 and "the following arguments are required: RUN_DIR" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:
+        main(["analyze", "runs/a", "runs/b"])
+    assert stop.value.code == 2 and "unrecognized arguments: runs/b" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["analyze", "--help"])
+    usage = capsys.readouterr().out.split("\n\n")[0]
+    assert usage.split()[-1] == "RUN_DIR" and "..." not in usage

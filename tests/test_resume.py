@@ -45,8 +45,9 @@ def test_a_stopped_training_resumes_to_the_uninterrupted_weights(tmp_path, one_t
     assert all(torch.equal(resumed[k], whole[k]) for k in whole), [k for k in whole if not torch.equal(resumed[k], whole[k])]
 
 
+# One arm, two models: the GMM drafter, then the refiner trained on its drafts (killed mid-way).
 TRAIN = [sys.executable, "-m", "sweeps.cli", "train", "-q", "experiment=smoke", "refiner.train.steps=1500",
-         "train_checkpoint_every=100", "train_workers=1"]
+         "train_checkpoint_every=100", "train_workers=1", "sweep.only=[\"warm_start[gmm4]\"]"]
 
 
 def _models(cache: Path) -> dict[str, dict[str, torch.Tensor]]:
@@ -71,7 +72,7 @@ def test_a_training_killed_with_sigkill_resumes_to_the_uninterrupted_weights(tmp
     subprocess.run(TRAIN, env={**os.environ, "WSBENCH_CACHE": str(whole)}, cwd=tmp_path, check=True,
                    capture_output=True)
     resumed, uninterrupted = _models(killed), _models(whole)
-    assert resumed.keys() == uninterrupted.keys() and partial.name in resumed
+    assert resumed.keys() == uninterrupted.keys() and partial.name in resumed and len(resumed) == 2
     for key, state in uninterrupted.items():
         assert all(torch.equal(resumed[key][k], v) for k, v in state.items()), key
     # The resumed model's curve starts at step 0 and equals the uninterrupted one's.

@@ -150,7 +150,8 @@ def test_cli_broken_storage_url_stops_before_compute(workdir, capsys):
 
 def test_killed_sweep_process_resumes_to_a_complete_study(workdir):
     env = dict(os.environ)
-    cmd = [sys.executable, "-m", "sweeps.cli", "sweep", *SMOKE, "eval.timing_repeats=3"]
+    # A kill inside a journal write leaves Optuna's lock: broken after 2 s here, not the default 30.
+    cmd = [sys.executable, "-m", "sweeps.cli", "sweep", *SMOKE, "eval.timing_repeats=3", "sweep.lock_grace_s=2"]
     proc = subprocess.Popen(cmd, cwd=workdir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     jsonl = workdir / "runs" / "smoke" / "trials.jsonl"
     deadline = time.time() + 120
@@ -170,15 +171,12 @@ def test_journal_lock_left_by_a_killed_run_is_broken_after_its_grace_period_not_
     # What a SIGKILL inside a journal write leaves: Optuna's lock symlink. It may as well be a
     # live worker's, so it is never deleted at start-up: Optuna breaks it once the journal has
     # not changed for the grace period.
-    from sweeps import storage
-
-    monkeypatch.setattr(storage, "LOCK_GRACE_S", 2)
     run_dir = workdir / "runs" / "smoke"
     run_dir.mkdir(parents=True)
     (run_dir / "optuna.journal").touch()
     os.symlink((run_dir / "optuna.journal").resolve(), run_dir / "optuna.journal.lock")
     start = time.monotonic()
-    study_mod.run_study(SMOKE, report=False, log=lambda *_: None)
+    study_mod.run_study([*SMOKE, "sweep.lock_grace_s=2"], report=False, log=lambda *_: None)
     assert time.monotonic() - start >= 2
     assert len(_records(run_dir)) == 8
     assert not (run_dir / "optuna.journal.lock").is_symlink()

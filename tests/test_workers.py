@@ -28,9 +28,11 @@ def _cli(command: str, overrides: list[str], storage: str | None) -> list[str]:
 
 @pytest.fixture()
 def trained(workdir):
-    """The smoke models in the cache, so the workers only sample (trainings are tested elsewhere)."""
-    subprocess.run([sys.executable, "-m", "sweeps.cli", "train", "-q", "experiment=smoke"], cwd=workdir,
-                   check=True, capture_output=True)
+    """The smoke models in the session's cache (trained in this process once, then found), so
+    the workers only sample (trainings are tested elsewhere)."""
+    from sweeps.study import train_only
+
+    train_only(["experiment=smoke"], log=lambda *_: None)
     return workdir
 
 

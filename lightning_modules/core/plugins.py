@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
 import pkgutil
 import sys
 from collections.abc import Iterable
@@ -62,10 +63,27 @@ def load_plugins(specs: Iterable[str] | str | None) -> list[str]:
     return done
 
 
+def conf_dir() -> Path:
+    """The project's conf/ (beside the package sources in an editable install), or $WSBENCH_CONF."""
+    env = os.environ.get("WSBENCH_CONF")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "conf"
+
+
+def plugin_path(spec: str) -> Path:
+    """A plugin file: absolute (or ~) as given; relative, looked for in the current folder and
+    then in the project's conf/ (so `plugin=plugins/warped_grid.py` works from any folder).
+    A file found nowhere is a ConfigError naming every place looked."""
+    given = Path(spec).expanduser()
+    places = [given] if given.is_absolute() else [Path.cwd() / given, conf_dir() / given]
+    for place in places:
+        if place.is_file():
+            return place.resolve()
+    raise ConfigError("plugin", spec, "a path to an existing .py file or an importable module name (looked for "
+                      + " and ".join(str(p) for p in places) + ")")
+
+
 def _load_file(spec: str) -> str:
-    path = Path(spec).expanduser().resolve()
-    if not path.is_file():
-        raise ConfigError("plugin", spec, "a path to an existing .py file or an importable module name")
+    path = plugin_path(spec)
     name = f"wsbench_plugin_{abs(hash(str(path))):x}"
     if _loaded_plugins.get(name) != str(path):
         module_spec = importlib.util.spec_from_file_location(name, path)
