@@ -24,15 +24,16 @@ SMOKE_EXTRA = {"text": ["+sweep.arms.mdlm={set: [method=mdlm], space: {method.st
 REQUIRED = ("track", "role", "knobs", "metric_info")
 
 
-def run_smoke_sweeps(root: Path) -> dict[str, Path]:
-    """Run every smoke experiment into ``root/<experiment>``; ``{track: run folder}``."""
+def run_smoke_sweeps(root: Path, tracks: list[str] | None = None) -> dict[str, Path]:
+    """Run the smoke experiments (of `tracks`, default all) into ``root/<experiment>``;
+    ``{track: run folder}``."""
     from sweeps.study import run_study
 
     runs = {}
-    for track, experiment in SMOKE_EXPERIMENTS.items():
-        run_dir = root / experiment
+    for track in tracks or SMOKE_EXPERIMENTS:
+        run_dir = root / SMOKE_EXPERIMENTS[track]
         run_study(
-            [f"experiment={experiment}", f"sweep.run_dir={run_dir}", *SMOKE_EXTRA.get(track, [])],
+            [f"experiment={SMOKE_EXPERIMENTS[track]}", f"sweep.run_dir={run_dir}", *SMOKE_EXTRA.get(track, [])],
             report=False,
             log=lambda *args, **kwargs: None,
         )

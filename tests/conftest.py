@@ -6,9 +6,14 @@ import tempfile
 import pytest
 
 _TMP = tempfile.mkdtemp(prefix="wsbench-tests-")
+# pytest-xdist's workers inherit the controller's environment: each takes folders of its own
+# (a model cache trained by one process at a time, a host-load folder that counts its own work).
+_PARENT = os.environ.get("WSBENCH_TEST_TMP")
 for var, sub in (("WANDB_DIR", "wandb"), ("MPLCONFIGDIR", "mpl"), ("TORCH_HOME", "torch"), ("WSBENCH_CACHE", "cache"),
                  ("WSBENCH_HOST_DIR", "host")):
-    os.environ.setdefault(var, os.path.join(_TMP, sub))
+    if var not in os.environ or (_PARENT and os.environ[var].startswith(_PARENT)):
+        os.environ[var] = os.path.join(_TMP, sub)
+os.environ["WSBENCH_TEST_TMP"] = _TMP
 os.environ.setdefault("WANDB_MODE", "offline")
 if os.environ.get("PYTEST_XDIST_WORKER"):  # one torch thread per test process: -n 2 fills 2 cores, not 4
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -47,20 +52,24 @@ def smoke_runs(tmp_path_factory):
         from analysis_runs import SMOKE_EXPERIMENTS
 
         runs = {t: Path(reuse) / e for t, e in SMOKE_EXPERIMENTS.items()}
-    else:  # run once for the whole test run: pytest-xdist's workers share one folder, under a lock
+    else:  # once per test run: pytest-xdist's workers share the folder, one lock per sweep, and
+        # take the sweeps in opposite orders so that two workers make them side by side
         from analysis_runs import SMOKE_EXPERIMENTS
         from filelock import FileLock
 
         root = tmp_path_factory.getbasetemp()
-        if os.environ.get("PYTEST_XDIST_WORKER"):
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker:
             root = root.parent
-        folder = root / "smoke-runs"
-        with FileLock(str(root / "smoke-runs.lock")):
-            if (folder / "done").exists():
-                runs = {t: folder / e for t, e in SMOKE_EXPERIMENTS.items()}
-            else:
-                runs = run_smoke_sweeps(folder)
-                (folder / "done").touch()
+        folder, tracks = root / "smoke-runs", list(SMOKE_EXPERIMENTS)
+        if worker and int(worker.lstrip("gw") or 0) % 2:
+            tracks.reverse()
+        for track in tracks:
+            with FileLock(str(root / f"smoke-runs-{track}.lock")):
+                if not (folder / f"{track}.done").exists():
+                    run_smoke_sweeps(folder, [track])
+                    (folder / f"{track}.done").touch()
+        runs = {t: folder / e for t, e in SMOKE_EXPERIMENTS.items()}
     missing = missing_fields(runs["points"])
     if missing:  # analysis refuses such records: say so once instead of in every test
         pytest.fail(f"the smoke sweep's records lack {missing}; analysis needs them")
