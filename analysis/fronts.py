@@ -20,9 +20,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.intervals import SPEEDUP_CI, speedup_interval
+from analysis.intervals import SPEEDUP_CI, speedup_interval, tolerant
 from analysis.measured import Points, points_for
 from analysis.trials import arm_knobs, arm_order, arm_roles, complete_trials
+from analysis.verdicts import UNDECIDED, samples_to_decide, verdict
 
 NEVER_REACHES = "never_reaches"
 DRAFTER_SUFFICES = "drafter_suffices"
@@ -54,28 +55,38 @@ def _result(status: str, value: float | None, text: str, **fields: Any) -> dict[
     }
 
 
-def iso_quality_speedup(baseline: Points, method: Points, ci: float = SPEEDUP_CI) -> dict[str, Any]:
+def iso_quality_speedup(baseline: Points, method: Points, ci: float = SPEEDUP_CI,
+                        tolerance: float = 0.0) -> dict[str, Any]:
     """Speed-up of ``method`` over ``baseline`` at the baseline's best quality (point estimate).
 
     Returns ``{status, value, text, target, baseline_cost, method_cost, method_trial,
-    baseline_trial, interval, display}``; status is ``ok`` ("8.0x"), ``lower_bound`` ("≥
+    baseline_trial, interval, display, verdict}``; status is ``ok`` ("8.0x"), ``lower_bound`` ("≥
     8.0x": the method meets the target at the smallest cost on its grid),
     ``drafter_suffices`` (the cheapest trial meeting the target is the drafter alone: role
     drafter, no refiner evaluation), ``never_reaches`` or ``no_baseline``. ``value`` is
     baseline_cost / method_cost, or None when the status is a word. ``interval`` is
-    :func:`analysis.intervals.speedup_interval`; ``display`` = "8.0x [5.1, 12.3]".
+    :func:`analysis.intervals.speedup_interval`; ``display`` = "8.0x [5.1, 12.3]";
+    ``verdict`` = ``{"word": faster | slower | never | undecided | None, "to_decide": ...}``
+    (``analysis.verdicts``; ``to_decide`` is the power estimate of an undecided one). With
+    ``tolerance`` > 0 the target is within that fraction of the baseline's best.
     """
-    result = _point_speedup(baseline, method)
+    result = _point_speedup(baseline, method, tolerance)
     if result["status"] != NO_BASELINE:
-        result["interval"] = speedup_interval(baseline, method, ci)
+        result["interval"] = speedup_interval(baseline, method, ci, tolerance)
     else:
         result["interval"] = {"ci": ci, "n_boot": 0, "text": None, "why": "no baseline"}
     bracket = result["interval"]["text"]
     result["display"] = f"{result['text']} {bracket}" if bracket else result["text"]
+    word = verdict(result["interval"])
+    result["verdict"] = {"word": word, "to_decide": None}
+    pairing = baseline.pairing if isinstance(baseline.pairing, tuple) and len(baseline.pairing) == 2 else None
+    if word == UNDECIDED and pairing and pairing[1]:
+        result["verdict"]["to_decide"] = samples_to_decide(
+            baseline, method, lambda qb: tolerant(qb.min(axis=0), tolerance), int(pairing[1]), ci)
     return result
 
 
-def _point_speedup(baseline: Points, method: Points) -> dict[str, Any]:
+def _point_speedup(baseline: Points, method: Points, tolerance: float = 0.0) -> dict[str, Any]:
     ranked = np.where(np.isfinite(baseline.quality), baseline.quality, np.inf)
     if len(ranked) == 0 or not np.isfinite(ranked.min()):
         return _result(
@@ -89,7 +100,7 @@ def _point_speedup(baseline: Points, method: Points) -> dict[str, Any]:
             baseline_trial=None,
         )
     # No CI half-width added: the interval, not a looser target, carries the uncertainty.
-    target = baseline.quality[int(np.argmin(ranked))]
+    target = float(tolerant(baseline.quality[int(np.argmin(ranked))], tolerance))
     base_at = _cheapest(baseline, baseline.quality <= target)
     common = {
         "target": target,
@@ -134,8 +145,9 @@ def t0_arms(trials: pd.DataFrame) -> list[str]:
     return [a for a in arm_order(trials) if roles[a] == "method" and "method.t0" in knobs[a]]
 
 
-def speedups(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, dict[str, Any]]:
-    """``{baseline_arm: {arm: result}}`` for every baseline (role ``baseline``) and every other arm."""
+def speedups(trials: pd.DataFrame, metric: str, cost_axis: str, tolerance: float = 0.0) -> dict[str, dict[str, Any]]:
+    """``{baseline_arm: {arm: result}}`` for every baseline (role ``baseline``) and every other
+    arm; ``tolerance``: the target within that fraction of the baseline's best."""
     _, baselines = baseline_arms(trials)
     by_arm = {
         arm: points_for(trials.loc[trials["arm"] == arm], metric, cost_axis)
@@ -143,7 +155,7 @@ def speedups(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, dic
     }
     return {
         base: {
-            arm: iso_quality_speedup(by_arm[base], pts)
+            arm: iso_quality_speedup(by_arm[base], pts, tolerance=tolerance)
             for arm, pts in by_arm.items()
             if arm != base
         }

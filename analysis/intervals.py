@@ -26,6 +26,13 @@ from analysis.measured import Points
 SPEEDUP_CI = 0.95  # coverage of every speed-up interval
 
 
+def tolerant(best: np.ndarray | float, tolerance: float) -> np.ndarray | float:
+    """The target within ``tolerance`` (a fraction) of the baseline's best, for a
+    lower-is-better metric: MLPerf's "99% of the reference" is tolerance 0.01. Scaled by
+    |best| so that a metric that can be negative (KID) still loosens upwards."""
+    return best + tolerance * np.abs(best)
+
+
 def _first_reaching(points: Points, quality: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per replicate, the index of the cheapest point whose quality [n, B] is <= target [B]
     (ties: earlier point), and whether any point reaches it."""
@@ -46,14 +53,14 @@ def _paired_problem(baseline: Points, method: Points) -> str | None:
     return None
 
 
-def replicate_speedups(baseline: Points, method: Points) -> dict[str, np.ndarray]:
+def replicate_speedups(baseline: Points, method: Points, tolerance: float = 0.0) -> dict[str, np.ndarray]:
     """Per replicate b: ``ratio`` (baseline cost / method cost at replicate b's target; 0 when
     the method never reaches it, inf when a drafter-only trial does, NaN when the baseline has
     no finite replicate), ``lower`` (the method's hit sits at its grid's smallest budget) and
     ``reached``."""
     qb = np.where(np.isfinite(baseline.boot), baseline.boot, np.inf)
     qm = np.where(np.isfinite(method.boot), method.boot, np.inf)
-    target = qb.min(axis=0)
+    target = tolerant(qb.min(axis=0), tolerance)
     base_at, _ = _first_reaching(baseline, qb, target)
     hit, reached = _first_reaching(method, qm, target)
     base_cost, method_cost = baseline.cost[base_at], method.cost[hit]
@@ -77,7 +84,8 @@ def _end_text(value: float, lower: bool) -> str:
     return f"≥ {value:.1f}" if lower else f"{value:.1f}"
 
 
-def speedup_interval(baseline: Points, method: Points, ci: float = SPEEDUP_CI) -> dict[str, Any]:
+def speedup_interval(baseline: Points, method: Points, ci: float = SPEEDUP_CI,
+                     tolerance: float = 0.0) -> dict[str, Any]:
     """The speed-up's percentile interval over the paired replicates.
 
     Returns ``{ci, n_boot, lo, hi, lo_text, hi_text, text, reach_fraction, resolved}``:
@@ -89,7 +97,7 @@ def speedup_interval(baseline: Points, method: Points, ci: float = SPEEDUP_CI) -
     """
     problem = _paired_problem(baseline, method)
     if problem is None and len(baseline.cost) and len(method.cost):
-        reps = replicate_speedups(baseline, method)
+        reps = replicate_speedups(baseline, method, tolerance)
         keep = ~np.isnan(reps["ratio"])
         if not keep.any():
             problem = "the baseline has no finite replicate"

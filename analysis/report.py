@@ -19,7 +19,7 @@ from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
 from analysis.labels import metric_text, short_label, speedup_note, uses_evaluator
 from analysis.load import load_trials
-from analysis.summary import build_summary, strict
+from analysis.summary import DEFAULT_TOLERANCE, build_summary, strict
 from analysis.tables import (
     fmt_number,
     fmt_quality,
@@ -71,11 +71,20 @@ def front_table(
     return headers, rows
 
 
+def judged(result: dict[str, Any] | None) -> str:
+    """A speed-up cell: "8.0x [5.1, 12.3], faster" (the verdict after the interval)."""
+    if not result:
+        return "baseline"
+    word = (result.get("verdict") or {}).get("word")
+    return f"{result['display']}, {word}" if word else result["display"]
+
+
 def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str], list[list[str]]]:
     """Per arm its best quality [CI] (re-evaluated on fresh seeds where the sweep confirmed it)
     and that setting's value in the search, the floor, the renderer's extra metrics at that
     point (and their floor), then its speed-up [interval] vs every baseline on the NFE, FLOPs
-    and wall-clock axes."""
+    and wall-clock axes, each with its verdict; then, against the primary baseline, the same
+    at the tolerant target (within ``target_tolerance`` of its best)."""
     name, by_axis, info = metric_text(summary), summary["speedup_by_axis"], summary["metric_info"]
     floors, extra = summary["reference_floor"], renderer.speedup_columns(summary)
     fresh = any((b or {}).get("confirmed") for b in summary["best_quality"].values())
@@ -84,6 +93,10 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
     for m in extra:
         headers += [f"{short_label(m, info)} at best [CI]", f"floor {short_label(m, info)}"]
     headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in SPEEDUP_AXES]
+    primary, tolerant = summary["baseline"], summary.get("speedup_tolerant_by_axis") or {}
+    if tolerant:
+        within = f"{summary['target_tolerance'] * 100:g}%"
+        headers += [f"vs {primary} within {within} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
     rows = []
     for arm, best in summary["best_quality"].items():
         best = best or {}
@@ -99,8 +112,9 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
             row += [fmt_quality(diversity.get(m), lo, hi), fmt_number(floors.get(m))]
         for base in summary["baselines"]:
             for axis in SPEEDUP_AXES:
-                result = by_axis[axis].get(base, {}).get(arm)
-                row.append(result["display"] if result else "baseline")
+                row.append(judged(by_axis[axis].get(base, {}).get(arm)))
+        if tolerant:
+            row += [judged(tolerant[axis].get(primary, {}).get(arm)) for axis in SPEEDUP_AXES]
         rows.append(row)
     return headers, rows
 
@@ -124,6 +138,7 @@ def write_report(
     cost_axis: str = "nfe",
     out: str | Path | None = None,
     options: dict[str, Any] | None = None,
+    tolerance: float = DEFAULT_TOLERANCE,
 ) -> dict[str, Any]:
     """Analyse ``RUN_DIR/trials.jsonl`` and write to ``out`` (default ``RUN_DIR/report``):
     ``summary.json``; figures as PNG and PDF (``front_nfe``, ``front_wallclock``,
@@ -132,6 +147,7 @@ def write_report(
     none); tables ``front`` and ``speedup`` as .md and .tex. Returns the summary as written;
     ``summary["files"]`` lists every file written, relative to ``out``.
 
+    ``tolerance``: the tolerant target's fraction (``analysis.summary.DEFAULT_TOLERANCE``).
     ``options`` are the track's report options (text: ``entropy_band``, nats either side of
     held-out entropy). ``metric`` defaults to the records' primary metric and must be lower-is-better;
     ``cost_axis`` is one of ``COST_AXES``. Raises ``ValueError`` (one line) for a bad choice,
@@ -149,7 +165,7 @@ def write_report(
     from analysis.figures import plot_front, plot_speedup_vs_t0
 
     out.mkdir(parents=True, exist_ok=True)
-    summary = strict(build_summary(trials, metric, cost_axis))
+    summary = strict(build_summary(trials, metric, cost_axis, tolerance))
     renderer = renderer_for(summary["track"])
     note = renderer.table_note(summary)
     if len(summary["evaluators"]) > 1:

@@ -124,7 +124,7 @@ def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]
     """Which speed-ups the experiment cannot resolve: those whose interval contains 1
     (``resolved`` False), as ``{"unresolved": ["arm vs baseline (axis)", ...], "text": ...}``;
     the text says so and that ``eval.n_samples`` can be raised. Empty text when all resolve."""
-    unresolved, missing = [], 0
+    unresolved, missing, to_decide = [], 0, {}
     for axis, per_base in by_axis.items():
         for base, per_arm in per_base.items():
             for arm, result in per_arm.items():
@@ -134,20 +134,26 @@ def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]
                 if not interval.get("n_boot"):
                     missing += 1
                 elif not interval.get("resolved", True):
-                    unresolved.append(f"{arm} vs {base} ({AXIS_SHORT.get(axis, axis)})")
+                    name = f"{arm} vs {base} ({AXIS_SHORT.get(axis, axis)})"
+                    unresolved.append(name)
+                    power = (result.get("verdict") or {}).get("to_decide") or {}
+                    to_decide[name] = power.get("n")
     n = ", ".join(str(v) for v in n_samples) or "—"
     text = ""
     if unresolved:
+        named = [f"{u}: ≈ {to_decide[u]:,} samples" if to_decide.get(u) else u for u in unresolved]
         text = (
-            f"{len(unresolved)} speed-up(s) have a 95% interval that contains 1: at n = {n} "
+            f"{len(unresolved)} speed-up(s) have a 95% interval that contains 1 (undecided): at n = {n} "
             f"samples per trial the CIs are wider than the differences reported "
-            f"({'; '.join(unresolved)}); raise eval.n_samples to narrow them."
+            f"({'; '.join(named)}); raise eval.n_samples to narrow them (the sample counts that "
+            f"would decide each are a power estimate: the method's deciding trial against the "
+            f"target, its mean difference held fixed and its bootstrap SD shrinking as 1/sqrt(n))."
         )
     if missing:
         text += (" " if text else "") + (
             f"{missing} speed-up(s) have no interval (no paired bootstrap replicates)."
         )
-    return {"unresolved": unresolved, "n_missing_interval": missing, "text": text}
+    return {"unresolved": unresolved, "to_decide": to_decide, "n_missing_interval": missing, "text": text}
 
 
 def timing_load(done: pd.DataFrame) -> dict[str, Any]:
@@ -159,14 +165,31 @@ def timing_load(done: pd.DataFrame) -> dict[str, Any]:
             "max_others": int(others.max()) if others.notna().any() else 0}
 
 
-def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str, Any]:
-    """The summary.json content (before strict-JSON cleaning) for one metric and cost axis."""
+DEFAULT_TOLERANCE = 0.01  # MLPerf Inference's "99% of the reference": a column beside the strict target
+
+
+def verdict_table(by_axis: dict[str, Any]) -> dict[str, dict[str, dict[str, str | None]]]:
+    """``{baseline: {arm: {axis: verdict}}}``: the verdict words of every comparison."""
+    out: dict[str, dict[str, dict[str, str | None]]] = {}
+    for axis, per_base in by_axis.items():
+        for base, per_arm in per_base.items():
+            for arm, result in per_arm.items():
+                word = (result.get("verdict") or {}).get("word")
+                out.setdefault(base, {}).setdefault(arm, {})[axis] = word
+    return out
+
+
+def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
+                  tolerance: float = DEFAULT_TOLERANCE) -> dict[str, Any]:
+    """The summary.json content (before strict-JSON cleaning) for one metric and cost axis;
+    ``tolerance``: the loose target's fraction (0 leaves the tolerant speed-ups out)."""
     done = complete_trials(trials)
     arms = arm_order(trials)
     primary, baselines = baseline_arms(trials)
     axes = list(dict.fromkeys([*SPEEDUP_AXES, cost_axis]))
     fronts = {axis: arm_fronts(trials, metric, axis) for axis in axes}
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
+    tolerant = {axis: speedups(trials, metric, axis, tolerance) for axis in axes} if tolerance > 0 else {}
     floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials)}
     study = trials["study"].dropna()
     evaluators = distinct_evaluators(trials)
@@ -202,6 +225,12 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str) -> dict[str
         "speedup_at_iso_quality": by_axis[cost_axis],
         "speedup_by_axis": by_axis,
         "uncertainty": uncertainty(by_axis, n_samples),
+        # The headline target is strict (the baseline's best); the tolerant one is its best
+        # loosened by `target_tolerance` (a fraction), so a reader sees how verdicts depend on it.
+        "verdicts": verdict_table(by_axis),
+        "target_tolerance": tolerance,
+        "speedup_tolerant_by_axis": tolerant,
+        "verdicts_tolerant": verdict_table(tolerant),
         "speedup_vs_t0": speedup_vs_t0(trials, metric, cost_axis, primary) if primary else {},
         "best_quality": _best_quality(trials, metric, diversity),
         "timing_load": timing_load(done),

@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
             p.add_argument("rest", nargs=1, metavar="RUN_DIR", help="a run folder holding trials.jsonl")
             p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
             p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops")
+            p.add_argument("--tolerance", type=float, default=None,
+                           help="the tolerant target: within this fraction of the baseline's best, a column beside "
+                                "the strict one (default 0.01, MLPerf's 99%%; 0 leaves it out)")
             p.add_argument("--entropy-band", type=float, default=None,
                            help="text: nats either side of held-out entropy that count as matched (default 0.05)")
             continue
@@ -166,8 +169,13 @@ def _analyze(args: argparse.Namespace) -> int:
         print(f"wsbench: error: --entropy-band={band} is not allowed: a number of nats > 0", file=sys.stderr)
         return 2
     options = {} if band is None else {"entropy_band": band}
+    tolerance = args.tolerance
+    if tolerance is not None and not (math.isfinite(tolerance) and 0 <= tolerance < 1):
+        print(f"wsbench: error: --tolerance={tolerance} is not allowed: a fraction in [0, 1)", file=sys.stderr)
+        return 2
+    extra = {} if tolerance is None else {"tolerance": tolerance}
     try:
-        summary = write_report(run_dir, metric=args.metric, cost_axis=args.cost_axis, options=options)
+        summary = write_report(run_dir, metric=args.metric, cost_axis=args.cost_axis, options=options, **extra)
     except (FileNotFoundError, ValueError) as err:
         print(f"wsbench: error: {err}", file=sys.stderr)
         return 2

@@ -124,9 +124,14 @@ class WandbLogger:
         columns = ["arm", summary.get("cost_axis", "cost"), summary.get("metric", "quality"), *extra]
         logged = {"pareto_front": wandb.Table(columns=columns, data=rows)}
         speed = []
-        for base, per_arm in (summary.get("speedup_at_iso_quality") or {}).items():
-            speed += [[base, arm, r.get("text"), r.get("value")] for arm, r in per_arm.items()]
-        logged["speedup"] = wandb.Table(columns=["baseline", "arm", "speedup", "value"], data=speed)
+        axis = summary.get("cost_axis")
+        tolerant = (summary.get("speedup_tolerant_by_axis") or {}).get(axis) or {}
+        for target, by_base in (("strict", summary.get("speedup_at_iso_quality") or {}), ("tolerant", tolerant)):
+            for base, per_arm in by_base.items():
+                speed += [[base, arm, target, r.get("text"), r.get("value"), (r.get("interval") or {}).get("text"),
+                           (r.get("verdict") or {}).get("word")] for arm, r in per_arm.items()]
+        logged["speedup"] = wandb.Table(columns=["baseline", "arm", "target", "speedup", "value", "interval",
+                                                 "verdict"], data=speed)
         report = self.run_dir / "report"
         for stem in STUDY_FIGURES:  # the report's own figures, as images beside the tables
             if (report / f"{stem}.png").exists():

@@ -256,6 +256,7 @@ def test_report_files_and_summary_values(smoke_runs, tmp_path):
             "why": "no bootstrap replicates recorded (eval.n_boot = 0 or an older run)",
         },
         "display": "4.0x",
+        "verdict": {"word": None, "to_decide": None},  # no replicates: no interval decides
     }
     assert (vs_ind[OT]["status"], vs_ind[OT]["value"], vs_ind[OT]["text"]) == ("ok", 4.0, "4.0x")
     assert vs_ind[DRAFT]["status"] == "never_reaches" and vs_ind[DRAFT]["value"] is None
@@ -285,7 +286,7 @@ def test_report_files_and_summary_values(smoke_runs, tmp_path):
 
 def test_tables_markdown_and_latex(smoke_runs, tmp_path):
     run = make_run(smoke_runs["points"], tmp_path / "run")
-    write_report(run, metric="sw2")
+    write_report(run, metric="sw2", tolerance=0)  # the strict target only (tolerant: test_verdicts.py)
     md = (run / "report" / "speedup.md").read_text()
     header = md.splitlines()[0]
     assert "vs noise_start[indep] (NFE)" in header and "vs noise_start[ot] (wall-clock)" in header
