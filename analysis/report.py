@@ -30,6 +30,7 @@ from analysis.tables import (
 )
 from analysis.tracks import Context, Renderer, renderer_for
 from analysis.trials import default_metric, higher_is_better, metrics_of
+from analysis.verdicts import judged
 
 
 def front_table(
@@ -69,14 +70,6 @@ def front_table(
         floor += [fmt_number(floors.get(m)) for m in [metric, *extra]]
         rows.insert(0, floor + ["—"] * (len(headers) - len(floor)))
     return headers, rows
-
-
-def judged(result: dict[str, Any] | None) -> str:
-    """A speed-up cell: "8.0x [5.1, 12.3], faster" (the verdict after the interval)."""
-    if not result:
-        return "baseline"
-    word = (result.get("verdict") or {}).get("word")
-    return f"{result['display']}, {word}" if word else result["display"]
 
 
 def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str], list[list[str]]]:

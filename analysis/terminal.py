@@ -8,13 +8,7 @@ from analysis.cost_axes import SPEEDUP_AXES
 from analysis.labels import metric_text, short_label, speedup_note
 from analysis.tables import fmt_number
 from analysis.tracks import renderer_for
-
-
-def _judged(result: dict[str, Any] | None) -> str:
-    if not result:
-        return "—"
-    word = (result.get("verdict") or {}).get("word")
-    return f"{result['display']}, {word}" if word else result["display"]
+from analysis.verdicts import judged
 
 
 def format_summary_table(summary: dict[str, Any]) -> str:
@@ -44,7 +38,7 @@ def format_summary_table(summary: dict[str, Any]) -> str:
             cost, ups = any_result.get("baseline_cost"), ["baseline"] * len(SPEEDUP_AXES)
         else:
             cost = result.get("method_cost") if result else None
-            ups = [_judged(by_axis.get(a, {}).get(primary, {}).get(arm)) for a in SPEEDUP_AXES]
+            ups = [judged(by_axis.get(a, {}).get(primary, {}).get(arm), "—") for a in SPEEDUP_AXES]
         best = best or {}
         at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
         rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), *ups])

@@ -19,6 +19,7 @@ grows, and the speed-up also depends on the grid.
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -26,7 +27,6 @@ import numpy as np
 from analysis.measured import Points
 
 FASTER, SLOWER, NEVER, UNDECIDED = "faster", "slower", "never", "undecided"
-Z = {0.95: 1.959964, 0.9: 1.644854, 0.99: 2.575829}
 
 
 def verdict(interval: dict[str, Any]) -> str | None:
@@ -52,14 +52,14 @@ def samples_to_decide(baseline: Points, method: Points, target_of, n_samples: in
     target per replicate (the baseline's best, or within a tolerance of it)."""
     if baseline.boot.shape[1] == 0 or method.boot.shape[1] == 0 or not len(method.cost):
         return None
-    qb = np.where(np.isfinite(baseline.boot), baseline.boot, np.inf)
-    target = target_of(qb)
-    point_target = float(np.median(target))
+    target = target_of(np.where(np.isfinite(baseline.boot), baseline.boot, np.inf))
+    ranked = np.where(np.isfinite(baseline.quality), baseline.quality, np.inf)
+    point_target = float(target_of(ranked[:, None])[0])  # the point estimate's target
     reaching = np.flatnonzero(method.quality <= point_target)
     if len(reaching):
         pick = reaching[np.lexsort((method.quality[reaching], method.cost[reaching]))[0]]
     else:
-        best = int(np.argmin(np.where(np.isfinite(baseline.quality), baseline.quality, np.inf)))
+        best = int(np.argmin(ranked))
         cheaper = np.flatnonzero(method.cost < baseline.cost[best])
         if not len(cheaper):
             return None
@@ -69,11 +69,15 @@ def samples_to_decide(baseline: Points, method: Points, target_of, n_samples: in
     if keep.sum() < 2:
         return None
     mean, sd = float(diff[keep].mean()), float(diff[keep].std(ddof=1))
-    z = Z.get(ci, 1.959964)
+    z = NormalDist().inv_cdf((1 + ci) / 2)
     n = None if mean == 0 else max(n_samples, math.ceil(n_samples * (z * sd / abs(mean)) ** 2))
     return {"n": n, "trial": int(method.trial[pick]), "mean": mean, "sd": sd}
 
 
-def verdict_text(result: dict[str, Any]) -> str:
-    """The verdict as a table cell's suffix: "faster", "never", "undecided" ("" without one)."""
-    return (result.get("verdict") or {}).get("word") or ""
+def judged(result: dict[str, Any] | None, missing: str = "baseline") -> str:
+    """A speed-up table cell: "8.0x [5.1, 12.3], faster" (the verdict after the interval);
+    ``missing`` where there is no result (the baseline's own row)."""
+    if not result:
+        return missing
+    word = (result.get("verdict") or {}).get("word")
+    return f"{result['display']}, {word}" if word else result["display"]
