@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.intervals import SPEEDUP_CI, speedup_interval, tolerant
+from analysis.intervals import SPEEDUP_CI, smallest_budget, speedup_interval, tolerant
 from analysis.measured import Points, points_for
 from analysis.trials import arm_knobs, arm_order, arm_roles, complete_trials
 from analysis.verdicts import UNDECIDED, samples_to_decide, verdict
@@ -120,8 +120,7 @@ def _point_speedup(baseline: Points, method: Points, tolerance: float = 0.0) -> 
     value = float(baseline.cost[base_at] / method.cost[hit])
     # "Smallest budget on the grid" is judged on NFE when known: on the wall-clock axis,
     # timing noise would otherwise hide that the hit sits at the grid's cheapest setting.
-    budget = method.nfe if np.isfinite(method.nfe).all() else method.cost
-    if budget[hit] <= np.min(budget) or method.cost[hit] <= np.min(method.cost):
+    if smallest_budget(method)[hit]:
         return _result(LOWER_BOUND, value, f"≥ {value:.1f}x", **common)
     return _result(OK, value, f"{value:.1f}x", **common)
 

@@ -10,7 +10,9 @@ quality is at or below it (measured points only, as for the point estimate), and
 speed-up is their ratio. A replicate in which the method never reaches the target counts as
 speed-up 0 ("never"), one in which a drafter-only trial reaches it as infinite ("drafter"),
 and a ratio whose method trial sits at the smallest budget of its grid is a lower bound
-("≥"). The interval is the percentile interval of the B ratios, read off the replicates
+("≥"). On the wall-clock axis each trial's cost in replicate b is the median of its timed runs
+resampled with replacement (trials recorded since ``cost.wallclock_runs_s``), so the interval
+carries the run-to-run timing noise as well as the sampling noise. The interval is the percentile interval of the B ratios, read off the replicates
 themselves (inverted CDF: no interpolation between a "never" and a number).
 """
 
@@ -24,6 +26,7 @@ import numpy as np
 from analysis.measured import Points
 
 SPEEDUP_CI = 0.95  # coverage of every speed-up interval
+TIMING_SEED = 0  # the draws that resample timed runs: fixed, so an analysis is reproducible
 
 
 def tolerant(best: np.ndarray | float, tolerance: float) -> np.ndarray | float:
@@ -33,12 +36,35 @@ def tolerant(best: np.ndarray | float, tolerance: float) -> np.ndarray | float:
     return best + tolerance * np.abs(best)
 
 
-def _first_reaching(points: Points, quality: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per replicate, the index of the cheapest point whose quality [n, B] is <= target [B]
-    (ties: earlier point), and whether any point reaches it."""
-    order = np.lexsort((np.arange(len(points.cost)), points.cost))
-    reach = quality[order] <= target[None, :]
-    return order[reach.argmax(axis=0)], reach.any(axis=0)
+def replicate_costs(points: Points, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """[n, B]: each point's cost in each replicate. With timed runs (wall-clock), the median of
+    its runs resampled with replacement, so run-to-run timing noise widens the interval;
+    otherwise its cost in every replicate."""
+    out = np.repeat(points.cost[:, None], n_boot, axis=1)
+    if points.runs is None or points.runs.shape[1] == 0:
+        return out
+    for i, runs in enumerate(points.runs):
+        runs = runs[np.isfinite(runs)]
+        if len(runs) > 1:
+            out[i] = np.median(runs[rng.integers(0, len(runs), size=(n_boot, len(runs)))], axis=1)
+    return out
+
+
+def _first_reaching(cost: np.ndarray, quality: np.ndarray, target: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per replicate, the index of the cheapest point (cost [n, B]) whose quality [n, B] is
+    <= target [B] (ties: the earlier point), and whether any point reaches it."""
+    reach = quality <= target[None, :]
+    return np.where(reach, cost, np.inf).argmin(axis=0), reach.any(axis=0)
+
+
+def smallest_budget(points: Points) -> np.ndarray:
+    """Per point: does it sit at its grid's smallest budget (NFE when known, else cost)? A
+    speed-up read there is a lower bound ("≥"). ``points.smallest`` overrides (confirmations:
+    the search grid's)."""
+    if points.smallest is not None:
+        return points.smallest
+    budget = points.nfe if np.isfinite(points.nfe).all() else points.cost
+    return (budget <= np.min(budget)) | (points.cost <= np.min(points.cost))
 
 
 def _paired_problem(baseline: Points, method: Points) -> str | None:
@@ -57,22 +83,23 @@ def replicate_speedups(baseline: Points, method: Points, tolerance: float = 0.0)
     """Per replicate b: ``ratio`` (baseline cost / method cost at replicate b's target; 0 when
     the method never reaches it, inf when a drafter-only trial does, NaN when the baseline has
     no finite replicate), ``lower`` (the method's hit sits at its grid's smallest budget) and
-    ``reached``."""
+    ``reached``. Wall-clock costs are resampled from each trial's timed runs (``replicate_costs``,
+    one fixed seed: the same inputs give the same interval)."""
     qb = np.where(np.isfinite(baseline.boot), baseline.boot, np.inf)
     qm = np.where(np.isfinite(method.boot), method.boot, np.inf)
+    rng = np.random.default_rng(TIMING_SEED)
+    cb, cm = replicate_costs(baseline, qb.shape[1], rng), replicate_costs(method, qm.shape[1], rng)
     target = tolerant(qb.min(axis=0), tolerance)
-    base_at, _ = _first_reaching(baseline, qb, target)
-    hit, reached = _first_reaching(method, qm, target)
-    base_cost, method_cost = baseline.cost[base_at], method.cost[hit]
+    base_at, _ = _first_reaching(cb, qb, target)
+    hit, reached = _first_reaching(cm, qm, target)
+    cols = np.arange(qb.shape[1])
+    base_cost, method_cost = cb[base_at, cols], cm[hit, cols]
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = np.where(method_cost > 0, base_cost / method_cost, np.nan)
     ratio = np.where(method.drafter[hit], np.inf, ratio)
     ratio = np.where(reached, ratio, 0.0)
     ratio = np.where(np.isfinite(target), ratio, np.nan)
-    budget = method.nfe if np.isfinite(method.nfe).all() else method.cost
-    lower = reached & ~method.drafter[hit] & (
-        (budget[hit] <= np.min(budget)) | (method_cost <= np.min(method.cost))
-    )
+    lower = reached & ~method.drafter[hit] & smallest_budget(method)[hit]
     return {"ratio": ratio, "lower": lower, "reached": reached & np.isfinite(target)}
 
 

@@ -120,6 +120,30 @@ def confirm_note(summary: dict[str, Any]) -> str:
     return "Best values: from the search, not re-evaluated on fresh seeds (sweep.confirm=false)."
 
 
+def confirmation_rule(summary: dict[str, Any]) -> str:
+    """The confirmations' stopping rule and where each arm stopped, in words ("" without looks)."""
+    c = summary.get("confirmed") or {}
+    if not c:
+        return ""
+    rule, looks = c["rule"], c["looks"]
+    ns = ", ".join(f"{look['n_samples']:,}" for look in looks)
+    text = (
+        f"Confirmed speed-ups: the finalists (each arm's best setting and the settings its speed-ups "
+        f"were read at, the baseline's best) re-evaluated on fresh seeds in {len(looks)} look(s) at "
+        f"n = {ns}, each look's interval at {c['ci'] * 100:.1f}% (0.05 split over at most {rule['looks']} "
+        f"looks: Bonferroni), over {rule['n_boot']} paired replicates; the target is the baseline's best "
+        f"setting as measured there. A later look extends the same per-sample seeds to the n the open "
+        f"comparisons' power estimate asks for (x{rule['margin']:g}, {rule['growth'][0]}-{rule['growth'][1]}x "
+        f"the previous n), for the baseline and the open arms only; an arm stops when all its verdicts are "
+        f"decided; the looks stop at {rule['looks']}, at the track's largest n, or before one that would take "
+        f"the confirmations past {rule['budget']:g} of the search's time."
+    )
+    open_ = [f"{arm} (after look {s['look']}, {s['why']})" for arm, s in c["stopped"].items() if s["why"] != "decided"]
+    if open_:
+        text += f" Undecided at the cap: {', '.join(open_)}."
+    return text
+
+
 def speedup_note(summary: dict[str, Any]) -> str:
     """The line under the speed-up tables: how a speed-up and its interval read, where the best
     values come from, and which speed-ups the sample count cannot resolve."""
@@ -137,7 +161,9 @@ def speedup_note(summary: dict[str, Any]) -> str:
         )
     parts[0] += "."
     parts.append(confirm_note(summary))
-    parts.append((summary.get("uncertainty") or {}).get("text") or "")
+    parts.append(confirmation_rule(summary))
+    judged_by = summary.get("confirmed") or summary  # the confirmed verdicts where there are any
+    parts.append((judged_by.get("uncertainty") or {}).get("text") or "")
     load = summary.get("timing_load") or {}
     if load.get("n_under_load"):
         parts.append(

@@ -68,6 +68,13 @@ def _replicates(values: Any) -> np.ndarray | None:
     return np.array([_number(v) for v in values], dtype=float)
 
 
+def _per_sample_runs(record: dict[str, Any]) -> np.ndarray | None:
+    """Each timed run's seconds per sample (``cost.wallclock_runs_s`` / n), None without them."""
+    runs, n = (record.get("cost") or {}).get("wallclock_runs_s"), record.get("n_samples")
+    values = _replicates(runs)
+    return None if values is None or not n else values / float(n)
+
+
 def family_of(record: dict[str, Any]) -> str | None:
     """The method family paper figures colour by; for records written before records had it,
     the built-in method's family, else the method itself."""
@@ -102,6 +109,10 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "confirm": bool(record.get("confirm")),
         "confirm_of": record.get("confirm_of"),
         "others_computing": _number(((record.get("cost") or {}).get("load") or {}).get("concurrent")),
+        "look": record.get("look", 1 if record.get("confirm") else None),
+        "rule": record.get("rule"),  # a confirmation's stopping rule (sweeps.confirm)
+        "seconds": _number(record.get("seconds")),
+        "wallclock_runs": _per_sample_runs(record),
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))
@@ -181,11 +192,14 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     evaluator LM of text trials; older records' legacy fields mapped by ``evaluator_of_record``),
     None where a record has none. Missing numbers are NaN.
     ``boot.<metric>`` holds the trial's paired bootstrap replicates (an array, None where
-    absent), ``drafter_alone`` whether no refiner ran. A repeated (arm, trial) keeps the last
+    absent), ``drafter_alone`` whether no refiner ran,
+    ``wallclock_runs`` each timed run's seconds per sample (an array, None in older records),
+    ``look`` a confirmation's look (None for search trials). A repeated (arm, trial) keeps the last
     record, with a warning. Confirmation records (``confirm: true``: a picked setting
     re-evaluated on fresh seeds) are not rows: fronts and speed-ups use the search trials
-    only, and ``df.attrs["confirmations"]`` lists them as flat rows (the last per arm and
-    ``confirm_of``; replicates as tuples). ``df.attrs`` also holds ``metrics`` (the first COMPLETE record's order),
+    only, and ``df.attrs["confirmations"]`` lists them as flat rows (the last per arm,
+    ``confirm_of`` and ``look``: a sequential confirmation's looks are each kept; replicates
+    and ``wallclock_runs`` as tuples). ``df.attrs`` also holds ``metrics`` (the first COMPLETE record's order),
     ``metric_info`` and ``track``.
     Records without ``track``/``role`` (older wsbench) are refused with a ``ValueError``.
     """
@@ -193,7 +207,7 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     records = read_records(run_dir)
     check_records(records, path)
     frame = pd.DataFrame([_flatten(r) for r in records])
-    confirmations = frame.loc[frame["confirm"]].drop_duplicates(["arm", "confirm_of"], keep="last")
+    confirmations = frame.loc[frame["confirm"]].drop_duplicates(["arm", "confirm_of", "look"], keep="last")
     frame = frame.loc[~frame["confirm"]].reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"{path}: only confirmation records, no search trials")
@@ -222,8 +236,17 @@ def load_trials(run_dir: str | Path) -> pd.DataFrame:
     frame.attrs["metric_info"] = _metric_info(records)
     frame.attrs["track"] = str(records[0]["track"])
     # replicates as tuples: pandas compares attrs with ==, which arrays would make ambiguous
-    frame.attrs["confirmations"] = [
-        {k: tuple(v.tolist()) if k.startswith("boot.") and isinstance(v, np.ndarray) else v for k, v in row.items()}
+    frame.attrs["confirmations"] = Shared([
+        {k: tuple(v.tolist()) if isinstance(v, np.ndarray) else v for k, v in row.items()}  # boot.*, wallclock_runs
         for row in confirmations.to_dict("records")
-    ]
+    ])
     return frame
+
+
+class Shared(list):
+    """A read-only list in ``DataFrame.attrs`` that pandas does not deep-copy: pandas copies
+    attrs into every derived frame (``__finalize__``), and copying thousands of replicates at
+    each filter made a report take minutes. Nothing mutates it after ``load_trials``."""
+
+    def __deepcopy__(self, memo: dict) -> Shared:
+        return self

@@ -26,6 +26,10 @@ class Points:
     drafter: np.ndarray  # bool: the drafter alone made these samples (no refiner call)
     boot: np.ndarray  # [n, B] paired bootstrap replicates of the quality; B = 0 when none
     pairing: tuple | None = ()  # (seed, n_samples) shared by the points; None when mixed
+    # [n, R] each timed run's cost (wall-clock axis only; R = 0 otherwise): resampled per
+    # replicate so that the interval carries timing noise beside sampling noise
+    runs: np.ndarray | None = None
+    smallest: np.ndarray | None = None  # bool: the point sits at its grid's smallest budget (None: read off these points)
 
     @classmethod
     def of(
@@ -40,6 +44,7 @@ class Points:
         drafter: ArrayLike | None = None,
         boot: ArrayLike | None = None,
         pairing: tuple | None = (),
+        runs: ArrayLike | None = None,
     ) -> Points:
         """Build from sequences; missing CI bounds are NaN, missing nfe equals cost, trial =
         index, drafter = (nfe == 0), boot = no replicates; ``pairing`` () = paired with any."""
@@ -57,6 +62,7 @@ class Points:
             drafter=(nfe == 0) if drafter is None else np.asarray(drafter, dtype=bool),
             boot=np.zeros((n, 0)) if boot is None else np.asarray(boot, dtype=float).reshape(n, -1),
             pairing=pairing,
+            runs=None if runs is None else np.asarray(runs, dtype=float).reshape(n, -1),
         )
 
 
@@ -80,7 +86,18 @@ def points_for(trials: pd.DataFrame, metric: str, cost_axis: str) -> Points:
         drafter=rows["drafter_alone"].to_numpy(dtype=bool),
         boot=boot_matrix(rows, metric),
         pairing=_pairing(rows),
+        runs=run_matrix(rows) if cost_axis == "wallclock" else None,
     )
+
+
+def run_matrix(rows: pd.DataFrame) -> np.ndarray | None:
+    """Each row's timed runs (seconds per sample) as [len(rows), R], NaN-padded; None when
+    any row has none (older records): then the median alone is the cost."""
+    values = list(rows["wallclock_runs"]) if "wallclock_runs" in rows else []
+    if not values or any(not isinstance(v, np.ndarray) or not len(v) for v in values):
+        return None
+    width = max(len(v) for v in values)
+    return np.array([np.pad(v.astype(float), (0, width - len(v)), constant_values=np.nan) for v in values])
 
 
 def _pairing(rows: pd.DataFrame) -> tuple | None:

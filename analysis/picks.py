@@ -59,10 +59,17 @@ def best_by_arm(trials: pd.DataFrame, metric: str) -> dict[str, pd.Series]:
 
 
 def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> pd.Series | None:
-    """The COMPLETE confirmation of ``arm``'s trial ``trial``, if any, as a row like the
-    trials' own (``boot.*`` replicates back as arrays: ``attrs`` keeps them as tuples)."""
-    for row in trials.attrs.get("confirmations") or []:
-        if row["arm"] == arm and row["confirm_of"] == trial and row["state"] == "COMPLETE":
-            return pd.Series({k: np.asarray(v, dtype=float) if k.startswith("boot.") and isinstance(v, tuple) else v
-                              for k, v in row.items()})
-    return None
+    """The COMPLETE confirmation of ``arm``'s trial ``trial`` at its first look (the search's n,
+    so every arm's best value is read at one n), if any, as a row like the trials' own
+    (replicates and timed runs back as arrays: ``attrs`` keeps them as tuples)."""
+    rows = [r for r in trials.attrs.get("confirmations") or []
+            if r["arm"] == arm and r["confirm_of"] == trial and r["state"] == "COMPLETE"]
+    if not rows:
+        return None
+    first = min(rows, key=lambda r: (r.get("look") or 1))
+    return pd.Series({k: np.asarray(v, dtype=float) if _array(k) and isinstance(v, tuple) else v
+                      for k, v in first.items()})
+
+
+def _array(column: str) -> bool:
+    return column.startswith("boot.") or column == "wallclock_runs"

@@ -77,7 +77,8 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
     and that setting's value in the search, the floor, the renderer's extra metrics at that
     point (and their floor), then its speed-up [interval] vs every baseline on the NFE, FLOPs
     and wall-clock axes, each with its verdict; then, against the primary baseline, the same
-    at the tolerant target (within ``target_tolerance`` of its best)."""
+    at the tolerant target (within ``target_tolerance`` of its best); then, where the sweep ran
+    confirmation looks, the confirmed speed-ups at both targets (``summary["confirmed"]``)."""
     name, by_axis, info = metric_text(summary), summary["speedup_by_axis"], summary["metric_info"]
     floors, extra = summary["reference_floor"], renderer.speedup_columns(summary)
     fresh = any((b or {}).get("confirmed") for b in summary["best_quality"].values())
@@ -87,9 +88,15 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
         headers += [f"{short_label(m, info)} at best [CI]", f"floor {short_label(m, info)}"]
     headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in SPEEDUP_AXES]
     primary, tolerant = summary["baseline"], summary.get("speedup_tolerant_by_axis") or {}
+    within = f"{summary['target_tolerance'] * 100:g}%"
     if tolerant:
-        within = f"{summary['target_tolerance'] * 100:g}%"
         headers += [f"vs {primary} within {within} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
+    confirmed = summary.get("confirmed") or {}
+    looked = [(k, confirmed.get(k) or {}) for k in ("speedup_by_axis", "speedup_tolerant_by_axis")]
+    looked = [(k, v) for k, v in looked if v]
+    for key, _ in looked:
+        label = "confirmed" + (f" within {within}" if "tolerant" in key else "")
+        headers += [f"{label} vs {primary} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
     rows = []
     for arm, best in summary["best_quality"].items():
         best = best or {}
@@ -108,6 +115,9 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
                 row.append(judged(by_axis[axis].get(base, {}).get(arm)))
         if tolerant:
             row += [judged(tolerant[axis].get(primary, {}).get(arm)) for axis in SPEEDUP_AXES]
+        for _, by in looked:
+            missing = "baseline" if arm == primary else "not confirmed"
+            row += [judged((by.get(axis) or {}).get(primary, {}).get(arm), missing) for axis in SPEEDUP_AXES]
         rows.append(row)
     return headers, rows
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.confirmed import confirmed_speedups
 from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
 from analysis.counters import counter_names, counters_of
 from analysis.evaluators import distinct_evaluators
@@ -120,7 +121,8 @@ def _best_quality(trials: pd.DataFrame, metric: str, diversity: list[str]) -> di
     return best
 
 
-def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]:
+def uncertainty(by_axis: dict[str, Any], n_samples: list[int],
+                remedy: str = "raise eval.n_samples to narrow them") -> dict[str, Any]:
     """Which speed-ups the experiment cannot resolve: those whose interval contains 1
     (``resolved`` False), as ``{"unresolved": ["arm vs baseline (axis)", ...], "text": ...}``;
     the text says so and that ``eval.n_samples`` can be raised. Empty text when all resolve."""
@@ -145,7 +147,7 @@ def uncertainty(by_axis: dict[str, Any], n_samples: list[int]) -> dict[str, Any]
         text = (
             f"{len(unresolved)} speed-up(s) have a 95% interval that contains 1 (undecided): at n = {n} "
             f"samples per trial the CIs are wider than the differences reported "
-            f"({'; '.join(named)}); raise eval.n_samples to narrow them (the sample counts that "
+            f"({'; '.join(named)}); {remedy} (the sample counts that "
             f"would decide each are a power estimate: the method's deciding trial against the "
             f"target, its mean difference held fixed and its bootstrap SD shrinking as 1/sqrt(n))."
         )
@@ -177,6 +179,20 @@ def verdict_table(by_axis: dict[str, Any]) -> dict[str, dict[str, dict[str, str 
                 word = (result.get("verdict") or {}).get("word")
                 out.setdefault(base, {}).setdefault(arm, {})[axis] = word
     return out
+
+
+def _with_verdicts(confirmed: dict[str, Any]) -> dict[str, Any]:
+    if confirmed:
+        confirmed["verdicts"] = verdict_table(confirmed["speedup_by_axis"])
+        confirmed["verdicts_tolerant"] = verdict_table(confirmed["speedup_tolerant_by_axis"])
+        ns = sorted({r["n_samples"] for per in confirmed["speedup_by_axis"].values()
+                     for per_arm in per.values() for r in per_arm.values()})
+        confirmed["uncertainty"] = uncertainty(
+            confirmed["speedup_by_axis"], ns,
+            "raise sweep.confirm_budget or sweep.confirm_looks to let the confirmations go further")
+        confirmed["uncertainty"]["text"] = confirmed["uncertainty"]["text"].replace(
+            "have a 95% interval", f"have a {confirmed['ci'] * 100:.1f}% confirmed interval")
+    return confirmed
 
 
 def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
@@ -231,6 +247,9 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
         "target_tolerance": tolerance,
         "speedup_tolerant_by_axis": tolerant,
         "verdicts_tolerant": verdict_table(tolerant),
+        # The finalists re-evaluated on fresh seeds in looks (sweeps.confirm): where present,
+        # the headline speed-ups and verdicts ({} when the sweep ran no looks).
+        "confirmed": _with_verdicts(confirmed_speedups(trials, metric, tolerance)),
         "speedup_vs_t0": speedup_vs_t0(trials, metric, cost_axis, primary) if primary else {},
         "best_quality": _best_quality(trials, metric, diversity),
         "timing_load": timing_load(done),

@@ -19,16 +19,18 @@ def format_summary_table(summary: dict[str, Any]) -> str:
     primary, metric = summary["baseline"], metric_text(summary)
     extra = renderer.speedup_columns(summary)
     info = summary.get("metric_info") or {}
-    by_axis = summary["speedup_by_axis"]
-    chosen = summary["speedup_at_iso_quality"].get(primary, {})
+    confirmed = summary.get("confirmed") or {}
+    by_axis = confirmed.get("speedup_by_axis") or summary["speedup_by_axis"]  # the confirmed ones lead
+    chosen = (by_axis.get(summary["cost_axis"]) or summary["speedup_at_iso_quality"]).get(primary, {})
+    where = ", confirmed" if confirmed else ""
     headers = [
         "arm",
         f"best {metric}",
         *(f"{short_label(m, info)} at best" for m in extra),
         f"{summary['cost_axis']} at target",
-        "speed-up NFE",
-        "speed-up FLOPs",
-        "speed-up wall-clock",
+        f"speed-up NFE{where}",
+        f"speed-up FLOPs{where}",
+        f"speed-up wall-clock{where}",
     ]
     rows = []
     for arm, best in summary["best_quality"].items():
@@ -38,7 +40,8 @@ def format_summary_table(summary: dict[str, Any]) -> str:
             cost, ups = any_result.get("baseline_cost"), ["baseline"] * len(SPEEDUP_AXES)
         else:
             cost = result.get("method_cost") if result else None
-            ups = [judged(by_axis.get(a, {}).get(primary, {}).get(arm), "—") for a in SPEEDUP_AXES]
+            ups = [judged(by_axis.get(a, {}).get(primary, {}).get(arm), "not confirmed" if confirmed else "—")
+                   for a in SPEEDUP_AXES]
         best = best or {}
         at_best = [fmt_number((best.get("diversity") or {}).get(m)) for m in extra]
         rows.append([arm, fmt_number(best.get("value")), *at_best, fmt_number(cost), *ups])

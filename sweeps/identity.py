@@ -111,11 +111,11 @@ def model_specs(cfg: DictConfig) -> dict:
 
 def now_of(arm, record: dict) -> DictConfig:  # noqa: ANN001
     """The config the arm would run the record's trial with today: its swept values (and a
-    confirmation's seed) applied to the arm's config."""
+    confirmation's seed, n and replicates) applied to the arm's config."""
     recorded = record.get("params") or {}
     params = {key: recorded[key] for key in record.get("swept", []) if key in recorded}
-    if record.get("confirm"):
-        params["seed"] = record["seed"]
+    if record.get("confirm"):  # its seed, and at a later look its n (``fresh``: what it overrode)
+        params.update(record.get("fresh") or {"seed": record["seed"]})
     return with_params(arm.cfg, params) if params else arm.cfg
 
 

@@ -183,21 +183,28 @@ class SweepRunner:
                       cost={**ev.cost, **conditions(cfg)}, train=ev.train, **ev.fields)
         return ev
 
-    def confirm(self, arm: Arm, picked: dict) -> dict:
-        """Re-evaluate the picked record's setting on fresh seeds (seed + CONFIRM_SEED_OFFSET) and
-        append it as a confirmation record; a finished confirmation of the same setting is
-        returned as it is. No samples are saved (the search trial's stay as they are)."""
+    def confirm(self, arm: Arm, picked: dict, *, look: int = 1, growth: int = 1, rule: dict | None = None) -> dict:
+        """Re-evaluate the picked record's setting on fresh seeds (seed + CONFIRM_SEED_OFFSET) at
+        ``growth`` times the arm's n (sample i is the same at every n: a look extends the
+        previous one's samples) and append it as a confirmation record of look ``look`` under
+        ``rule`` (``sweeps.confirm``); a finished confirmation of the same setting is returned as
+        it is. No samples are saved (the search trial's stay as they are)."""
         params = {k: picked["params"][k] for k in arm.space if k in picked.get("params", {})}
         seed = int(arm.cfg.seed) + CONFIRM_SEED_OFFSET
-        cfg = with_params(with_params(arm.cfg, params), {"seed": seed})
+        fresh = {"seed": seed, "eval.n_samples": int(arm.cfg.eval.n_samples) * int(growth)}
+        if rule and rule.get("n_boot"):
+            fresh["eval.n_boot"] = int(rule["n_boot"])
+        cfg = with_params(with_params(arm.cfg, params), fresh)
         chash = trial_hash(cfg, self.evaluator.identity(cfg))
         for rec in self.store.records():
             if rec.get("confirm") and rec.get("arm") == arm.name and rec.get("config_hash") == chash:
                 return rec
         t_start = time.perf_counter()
-        record = self._record(arm, picked["trial"]) | {"confirm": True, "confirm_of": picked["trial"], "seed": seed,
-                                                        "params": knob_values(cfg, list(params)), "swept": list(params),
-                                                        "config_key": remember(self.run_dir, cfg), "config_hash": chash}
+        record = self._record(arm, picked["trial"]) | {
+            "confirm": True, "confirm_of": picked["trial"], "seed": seed, "n_samples": fresh["eval.n_samples"],
+            "look": int(look), "rule": rule, "fresh": fresh,
+            "params": knob_values(cfg, list(params)), "swept": list(params),
+            "config_key": remember(self.run_dir, cfg), "config_hash": chash}
         ev = None
         self.logger.begin(record, cfg)
         try:

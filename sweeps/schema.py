@@ -88,7 +88,10 @@ class SweepConf:
     run_dir: str | None = None
     space: dict[str, Any] = field(default_factory=dict)  # free: swept key -> values / range
     arms: dict[str, Any] | None = None  # free: arm name -> {set: [...], space: {...}}
-    confirm: bool = MISSING  # re-run each arm's best setting on fresh seeds after the search
+    confirm: bool = MISSING  # re-run the finalists on fresh seeds after the search, in looks (sweeps/confirm.py)
+    confirm_looks: int = 3  # at most this many looks; each look's interval at 1 - 0.05 / looks
+    confirm_budget: float = 0.25  # confirmations' time, at most this fraction of the search's (trials + training)
+    confirm_boot: int = 400  # bootstrap replicates of a confirmation (its interval's tails need more than eval.n_boot)
     heartbeat_s: int = 10  # a running trial's heartbeat period (journal file and database)
     grace_s: int = 60  # a trial whose heartbeat is older is a dead worker's: failed and retried
     max_retry: int = 2  # retries of a dead worker's trial before it stays failed

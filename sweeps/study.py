@@ -9,6 +9,7 @@ from omegaconf import OmegaConf
 from lightning_modules.core.registry import METHODS
 from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
+from sweeps.confirm import confirm_sequential
 from sweeps.errors import ConfigError, StudyFailed
 from sweeps.identity import check_records_match
 from sweeps.models import ModelStore, track_of
@@ -119,7 +120,7 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     try:
         runner.run()
         if cfg.sweep.confirm and not worker:  # workers share the search; the owner confirms once
-            confirm_picks(runner, log)
+            confirm_sequential(runner, log)
     finally:
         logger.close()  # a trial interrupted mid-way: its W&B run ends as failed, not left open
     if not report:
@@ -135,33 +136,6 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     logger.study(summary)
     log(f"report written to {run_dir / 'report'}")
     return summary
-
-
-def confirm_picks(runner: SweepRunner, log=print) -> list[dict]:  # noqa: ANN001
-    """Re-evaluate each arm's picked setting (its best trial on the primary metric, as the
-    tables pick it: `analysis.picks.best_by_arm`) on fresh seeds, so no number picked as best
-    among many enters a table unconfirmed (DESIGN.md, "Speed-up at iso-quality"). Cheap: one
-    trial per arm; resumable: a finished confirmation is not recomputed. Returns the records."""
-    from analysis.load import load_trials
-    from analysis.picks import best_by_arm
-
-    records = runner.store.records()
-    if not any(r.get("state") == "COMPLETE" and not r.get("confirm") for r in records):
-        return []
-    picks = best_by_arm(load_trials(runner.run_dir), runner.metric)
-    out = []
-    for arm in runner.arms:
-        if arm.name not in picks:
-            continue
-        trial = picks[arm.name]["trial"]
-        picked = next(r for r in reversed(records) if r.get("arm") == arm.name and r.get("trial") == trial
-                      and not r.get("confirm"))  # the last, as analysis reads a repeated trial
-        done = runner.confirm(arm, picked)
-        quality = (done.get("quality") or {}).get(runner.metric)
-        state = f"{runner.metric}={quality:.4g}" if quality is not None else f"FAILED: {done.get('error', '')[:120]}"
-        log(f"[{arm.name}] best setting (trial {trial}) on fresh seeds (seed {done['seed']}): {state}")
-        out.append(done)
-    return out
 
 
 def train_only(overrides: list[str], log=print) -> None:  # noqa: ANN001

@@ -69,6 +69,10 @@ class Evaluator:
         """What besides the config decides a trial's numbers (the track's evaluator weights)."""
         return track_of(cfg).identity(cfg, self.models)
 
+    def max_samples(self, cfg: DictConfig) -> int | None:
+        """The largest n the track's data allows for cfg (None: no limit)."""
+        return track_of(cfg).max_samples(cfg, self.models)
+
     def reference(self, cfg: DictConfig) -> Reference:
         e = cfg.eval
         key = config_hash([str(cfg.track), to_dict(cfg, "data"), e.n_samples, e.reference_seed, list(e.metrics),

@@ -121,3 +121,7 @@ def validate_sweep(cfg: DictConfig) -> None:
         _int("sweep.n_trials", s.n_trials, 1)
     if not isinstance(s.study, str) or not s.study or "/" in s.study or ":" in s.study:
         raise ConfigError("sweep.study", s.study, "a non-empty name without '/' or ':'")
+    _int("sweep.confirm_looks", s.confirm_looks, 1)
+    _int("sweep.confirm_boot", s.confirm_boot, 40)  # a 98.3% interval's tails need a few replicates each
+    if not float(s.confirm_budget) >= 0.0:
+        raise ConfigError("sweep.confirm_budget", s.confirm_budget, ">= 0, a fraction of the search's time")

@@ -126,7 +126,11 @@ class WandbLogger:
         speed = []
         axis = summary.get("cost_axis")
         tolerant = (summary.get("speedup_tolerant_by_axis") or {}).get(axis) or {}
-        for target, by_base in (("strict", summary.get("speedup_at_iso_quality") or {}), ("tolerant", tolerant)):
+        confirmed = summary.get("confirmed") or {}
+        targets = [("strict", summary.get("speedup_at_iso_quality") or {}), ("tolerant", tolerant),
+                   ("confirmed strict", (confirmed.get("speedup_by_axis") or {}).get(axis) or {}),
+                   ("confirmed tolerant", (confirmed.get("speedup_tolerant_by_axis") or {}).get(axis) or {})]
+        for target, by_base in targets:
             for base, per_arm in by_base.items():
                 speed += [[base, arm, target, r.get("text"), r.get("value"), (r.get("interval") or {}).get("text"),
                            (r.get("verdict") or {}).get("word")] for arm, r in per_arm.items()]

@@ -73,10 +73,10 @@ def test_summary_carries_counters_at_each_best_point_and_its_confirmation(counte
     assert summary["counters"] == [PASSES, TOKENS]
     on_disk = json.loads((counted / "report" / "summary.json").read_text())
     assert on_disk["best_quality"] == summary["best_quality"]
-    again = {r["arm"]: r for r in all_records(counted) if r.get("confirm")}
+    again = {(r["arm"], r["confirm_of"]): r for r in all_records(counted) if r.get("confirm") and r["look"] == 1}
     searched = {(r["arm"], r["trial"]): r for r in records(counted)}
     for arm, best in summary["best_quality"].items():
-        assert again[arm]["confirm_of"] == best["trial"]
+        again[arm] = again[arm, best["trial"]]  # the best setting's confirmation (look 1: the search's n)
         search = counters_for(searched[arm, best["trial"]]) or {}
         confirmed = counters_for(again[arm]) or {}
         assert best["search"]["counters"] == search

@@ -156,6 +156,7 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "flops_counted": FLOPS_COUNTED,
         "load": dict(load),
         "wallclock_s": total,
+        "wallclock_runs_s": list(total_s),  # each timed run: their spread enters the wall-clock interval
         "drafter_s": statistics.median(drafter_s),
         "refiner_s": statistics.median(refiner_s),
         "throughput": n / total if total > 0 else None,

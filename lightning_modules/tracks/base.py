@@ -100,6 +100,10 @@ class Track:
     def check_data(self, dm: Any, cfg: DictConfig) -> None:
         """Checks that need the loaded data (too few windows, ...)."""
 
+    def max_samples(self, cfg: DictConfig, models: Any) -> int | None:
+        """The largest eval.n_samples the data allows (a confirmation's looks stop there); None: any."""
+        return None
+
     def check_evaluator(self, cfgs: list[DictConfig], models: Any) -> None:
         """Checks that need the trained models, before any trial (an evaluator weaker than a
         model it judges); a one-line ConfigError."""

@@ -83,6 +83,9 @@ class TextTrack(Track):
             raise ConfigError("eval.n_samples", cfg.eval.n_samples, f"<= {len(dm.test)}, the held-out windows "
                               "the floor is computed on")
 
+    def max_samples(self, cfg: DictConfig, models: Any) -> int | None:
+        return len(models.data(cfg).test)  # the floor is held-out text of the trial's size
+
     def data_module(self, cfg: DictConfig) -> TextDataModule:
         d = cfg.data
         return TextDataModule(d.name, seq_len=d.seq_len, seed=d.seed, n_val_docs=d.n_val_docs,

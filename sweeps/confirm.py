@@ -1,0 +1,120 @@
+"""Confirmations that decide (issue 31): after the search, the finalists (``analysis.confirmed``)
+are re-evaluated on fresh seeds in looks, until every comparison with the primary baseline is
+decided or a cap is reached.
+
+The rule, as the report states it:
+- look 1 evaluates every finalist at the search's n on fresh seeds (seed + CONFIRM_SEED_OFFSET);
+- each later look extends the same per-sample seeds (sample i is the same sample at every n,
+  ``core.seeding``) to the n that the power estimate of the open comparisons asks for (times
+  ``MARGIN``), at least ``GROWTH[0]`` and at most ``GROWTH[1]`` times the previous look's n,
+  and only for the baseline and the arms still open;
+- every look's interval is taken at 1 - alpha / L (``sweep.confirm_looks`` = L): Bonferroni;
+- an arm stops when its verdict on every speed-up axis is decided; the confirmations stop at L
+  looks, at the track's largest n, or before a look whose predicted time (its finalists' search
+  seconds scaled by n) would bring their total above ``sweep.confirm_budget`` times the
+  experiment's time (search trials plus the training of the models they used); a look's time is
+  predicted from the same finalists' previous look, scaled by n, times ``PREDICT_MARGIN``.
+  Look 1 always runs (it is the confirmation of each arm's best).
+Every look's evaluation is its own record (``confirm: true``, ``look``, ``rule``); none is
+discarded, and a re-run recomputes none (a record is found by its config hash).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from analysis.confirmed import confirmation_rows, finalists, look_ci, look_speedups, open_arms
+from analysis.fronts import baseline_arms
+from analysis.load import load_trials
+from analysis.picks import best_by_arm
+from analysis.summary import DEFAULT_TOLERANCE
+
+GROWTH = (2, 16)  # a later look's n over the previous look's: at least, at most
+MARGIN = 1.5  # the power estimate is noisy: ask for this much more than it says
+PREDICT_MARGIN = 1.5  # a look's predicted seconds: the previous look's, times its growth, times this
+
+
+def experiment_seconds(records: list[dict]) -> float:
+    """The search's time: its trials' seconds plus each model's training seconds, once per model
+    (as recorded when it was trained, so a warm cache gives the same budget as a cold one)."""
+    search = sum(float(r.get("seconds") or 0) for r in records if not r.get("confirm"))
+    trained: dict[str, float] = {}
+    for r in records:
+        for fit in (r.get("train") or {}).values():
+            if isinstance(fit, dict) and fit.get("key"):
+                trained[fit["key"]] = float(fit.get("seconds") or 0)
+    return search + sum(trained.values())
+
+
+def _picked(records: list[dict], arm: str, trial: Any) -> dict:
+    """The search record of ``arm``'s trial (the last, as analysis reads a repeated trial)."""
+    return next(r for r in reversed(records) if r.get("arm") == arm and r.get("trial") == trial
+                and not r.get("confirm"))
+
+
+def _wanted_growth(by_axis: dict[str, dict[str, Any]], arms: list[str], n: int) -> int:
+    """How many times ``n`` the open comparisons' power estimates ask for, within GROWTH."""
+    asked = [((r.get("verdict") or {}).get("to_decide") or {}).get("n")
+             for per_arm in by_axis.values() for arm, r in per_arm.items() if arm in arms]
+    asked = [a for a in asked if a]
+    growth = max((a * MARGIN / n for a in asked), default=GROWTH[1])
+    return int(min(GROWTH[1], max(GROWTH[0], math.ceil(growth))))
+
+
+def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
+    """Run the looks (see the module's rule); returns every confirmation record written or found."""
+    cfg, metric = runner.cfg, runner.metric
+    records = runner.store.records()
+    if not any(r.get("state") == "COMPLETE" and not r.get("confirm") for r in records):
+        return []
+    trials = load_trials(runner.run_dir)
+    primary, _ = baseline_arms(trials)
+    plan = finalists(trials, metric, DEFAULT_TOLERANCE)
+    if primary is None or primary not in plan:  # nothing to compare with: each arm's best, once
+        plan = {arm: [row["trial"]] for arm, row in best_by_arm(trials, metric).items()}
+    looks = int(cfg.sweep.confirm_looks)
+    rule = {"looks": looks, "alpha": 0.05, "budget": float(cfg.sweep.confirm_budget),
+            "growth": list(GROWTH), "margin": MARGIN, "n_boot": int(cfg.sweep.confirm_boot)}
+    arms = {arm.name: arm for arm in runner.arms}
+    budget_s = rule["budget"] * experiment_seconds(records)
+    seconds: dict[tuple, float] = {}  # (arm, trial) -> its last look's seconds: the next look's predictor
+    open_ = [a for a in plan if a != primary] if primary in plan else []
+    spent, growth, previous, done = 0.0, 1, 1, []
+    ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan if a in arms)
+    for look in range(1, looks + 1):
+        todo = [a for a in plan if a in arms and (look == 1 or a == primary or a in open_)]
+        if look > 1:
+            # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
+            predicted = sum(seconds.get((a, t), 0.0) for a in todo for t in plan[a]) / previous * PREDICT_MARGIN
+            fits = (budget_s - spent) / predicted if predicted > 0 else math.inf
+            growth = int(min(growth, fits, ceiling / int(arms[primary].cfg.eval.n_samples)))
+            if growth < GROWTH[0] * previous:
+                why = "the budget" if fits < GROWTH[0] * previous else "the track's largest n"
+                log(f"confirmations: stop before look {look} of {looks} ({why}); still undecided: {', '.join(open_)}")
+                break
+        previous = growth
+        out = []
+        for name in todo:
+            for trial in plan[name]:
+                rec = runner.confirm(arms[name], _picked(records, name, trial), look=look, growth=growth, rule=rule)
+                spent += float(rec.get("seconds") or 0)  # a resumed run's earlier looks count too
+                seconds[(name, trial)] = float(rec.get("seconds") or 0)
+                out.append(rec)
+        done += out
+        n = int(out[0]["n_samples"]) if out else 0
+        trials = load_trials(runner.run_dir)
+        by_axis = look_speedups(trials, confirmation_rows(trials), metric, look, look_ci(looks))
+        if primary not in plan or not by_axis:
+            log(f"confirmations: look {look} at n = {n}: no comparison with a baseline; stopping")
+            break
+        still = open_arms(by_axis)
+        decided = [a for a in open_ if a not in still]
+        open_ = [a for a in open_ if a in still]
+        log(f"confirmations: look {look} of {looks} at n = {n} ({len(out)} evaluation(s), "
+            f"{spent:.0f} s of a {budget_s:.0f} s budget): decided {', '.join(decided) or 'none'}; "
+            f"open {', '.join(open_) or 'none'}")
+        if not open_:
+            break
+        growth = growth * _wanted_growth(by_axis, open_, n)
+    return done
