@@ -38,20 +38,42 @@ def look_ci(looks: int, alpha: float = 1 - SPEEDUP_CI) -> float:
     return 1 - alpha / max(1, int(looks))
 
 
-def finalists(trials: pd.DataFrame, metric: str, tolerance: float = 0.0) -> dict[str, list[Any]]:
-    """``{arm: [search trial, ...]}`` to confirm, the primary baseline first, then arm order."""
-    primary, _ = baseline_arms(trials)
+SMALL_BUDGET = 4  # NFE: the "small budget" target is each baseline's best within this many evaluations
+
+
+def targets(tolerance: float, budget: float | None) -> dict[str, tuple[float, float | None]]:
+    """The targets every comparison is read at: ``{name: (tolerance, budget)}``; "strict" (the
+    baseline's best), "tolerant" (within ``tolerance`` of it) and "budget" (its best within
+    ``budget`` NFE), the last two only where set."""
+    out: dict[str, tuple[float, float | None]] = {"strict": (0.0, None)}
+    if tolerance > 0:
+        out["tolerant"] = (tolerance, None)
+    if budget is not None:
+        out["budget"] = (0.0, budget)
+    return out
+
+
+DECIDING = ("strict", "budget")  # the targets whose verdicts the looks try to decide
+
+
+def finalists(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
+              budget: float | None = SMALL_BUDGET) -> dict[str, list[Any]]:
+    """``{arm: [search trial, ...]}`` to confirm, the baselines first, then arm order: every
+    trial a speed-up vs any baseline was read at (both sides, every target and axis), and
+    every arm's best trial."""
+    primary, baselines = baseline_arms(trials)
     if primary is None:
         return {}
     picks = best_by_arm(trials, metric)
-    out: dict[str, list[Any]] = {primary: []}
-    for tol in dict.fromkeys([0.0, tolerance]):
+    out: dict[str, list[Any]] = {b: [] for b in baselines}
+    for tol, cap in targets(tolerance, budget).values():
         for axis in SPEEDUP_AXES:
-            for arm, result in speedups(trials, metric, axis, tol).get(primary, {}).items():
-                out.setdefault(arm, [])
-                for key, who in (("baseline_trial", primary), ("method_trial", arm)):
-                    if result.get(key) is not None and result[key] not in out[who]:
-                        out[who].append(result[key])
+            for base, per_arm in speedups(trials, metric, axis, tol, cap).items():
+                for arm, result in per_arm.items():
+                    out.setdefault(arm, [])
+                    for key, who in (("baseline_trial", base), ("method_trial", arm)):
+                        if result.get(key) is not None and result[key] not in out[who]:
+                            out[who].append(result[key])
     for arm in arm_order(trials):
         if arm in picks:
             best = picks[arm]["trial"]
@@ -86,66 +108,83 @@ def _points(rows: pd.DataFrame, search: pd.DataFrame, metric: str, axis: str) ->
 
 
 def look_speedups(trials: pd.DataFrame, rows: pd.DataFrame, metric: str, look: int, ci: float,
-                  tolerance: float = 0.0) -> dict[str, dict[str, Any]]:
-    """``{axis: {arm: result}}`` vs the primary baseline from look ``look``'s confirmations
-    (``iso_quality_speedup``'s dict plus ``look`` and ``n_samples``); arms without a
-    confirmation at that look, or a look without the baseline, are left out."""
-    primary, _ = baseline_arms(trials)
+                  tolerance: float = 0.0, budget: float | None = None) -> dict[str, dict[str, Any]]:
+    """``{axis: {baseline: {arm: result}}}`` from look ``look``'s confirmations
+    (``iso_quality_speedup``'s dict plus ``look`` and ``n_samples``), against every baseline
+    evaluated at that look (restricted to ``budget`` NFE when set); arms without a
+    confirmation at that look are left out."""
+    _, baselines = baseline_arms(trials)
     at = rows.loc[rows["look"] == look] if not rows.empty else rows
-    if primary is None or at.empty or not (at["arm"] == primary).any():
+    if at.empty:
         return {}
     n = int(at["n_samples"].iloc[0])
     out: dict[str, dict[str, Any]] = {}
     for axis in SPEEDUP_AXES:
-        base = _points(at.loc[at["arm"] == primary], trials.loc[trials["arm"] == primary], metric, axis)
-        for arm in arm_order(trials):
-            mine = at.loc[at["arm"] == arm]
-            if arm == primary or mine.empty:
+        points = {arm: _points(at.loc[at["arm"] == arm], trials.loc[trials["arm"] == arm], metric, axis)
+                  for arm in arm_order(trials) if (at["arm"] == arm).any()}
+        for base in baselines:
+            if base not in points:
                 continue
-            pts = _points(mine, trials.loc[trials["arm"] == arm], metric, axis)
-            result = iso_quality_speedup(base, pts, ci=ci, tolerance=tolerance)
-            out.setdefault(axis, {})[arm] = result | {"look": look, "n_samples": n}
+            for arm, pts in points.items():
+                if arm != base:
+                    result = iso_quality_speedup(points[base].within(budget), pts, ci=ci, tolerance=tolerance)
+                    out.setdefault(axis, {}).setdefault(base, {})[arm] = result | {"look": look, "n_samples": n}
     return out
 
 
-def open_arms(by_axis: dict[str, dict[str, Any]]) -> list[str]:
-    """Arms some axis of which is not decided (faster, slower or never) at this look."""
-    arms = dict.fromkeys(arm for per_arm in by_axis.values() for arm in per_arm)
-    return [a for a in arms if any((by_axis[ax].get(a, {}).get("verdict") or {}).get("word") not in DECIDED
-                                   for ax in by_axis if a in by_axis[ax])]
+def open_arms(results: list[dict[str, dict[str, Any]]], baselines: list[str]) -> list[str]:
+    """The non-baseline arms with a comparison not decided (faster, slower or never) in any of
+    ``results`` (``look_speedups``' dicts, one per deciding target)."""
+    out: dict[str, None] = {}
+    for by_axis in results:
+        for per_base in by_axis.values():
+            for per_arm in per_base.values():
+                for arm, r in per_arm.items():
+                    if arm not in baselines and (r.get("verdict") or {}).get("word") not in DECIDED:
+                        out[arm] = None
+    return list(out)
 
 
-def confirmed_speedups(trials: pd.DataFrame, metric: str, tolerance: float = 0.0) -> dict[str, Any]:
-    """summary.json's ``confirmed``: per axis each arm's result at its last look (strict and
-    tolerant targets), the looks (n, arms, seconds) and the rule, or {} without looks."""
+def _merge(into: dict[str, Any], by_axis: dict[str, Any]) -> None:
+    """A later look's results replace an earlier one's, comparison by comparison."""
+    for axis, per_base in by_axis.items():
+        for base, per_arm in per_base.items():
+            into.setdefault(axis, {}).setdefault(base, {}).update(per_arm)
+
+
+def confirmed_speedups(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
+                       budget: float | None = SMALL_BUDGET) -> dict[str, Any]:
+    """summary.json's ``confirmed``: for each target (``speedup_by_axis`` strict,
+    ``speedup_tolerant_by_axis``, ``speedup_budget_by_axis``) each comparison's result at its
+    arm's last look, the looks (n, arms, seconds), where each arm stopped and why, and the
+    rule; {} without looks."""
     rows = confirmation_rows(trials)
-    primary, _ = baseline_arms(trials)
+    primary, baselines = baseline_arms(trials)
     if rows.empty or primary is None or "rule" not in rows:
         return {}
     rule = next((r for r in rows["rule"] if isinstance(r, dict)), None)
     if rule is None:  # confirmations from before looks: the tables keep the search's speed-ups
         return {}
     ci = look_ci(rule["looks"], rule["alpha"])
-    strict: dict[str, dict[str, Any]] = {}
-    loose: dict[str, dict[str, Any]] = {}
-    looks = []
+    named = targets(tolerance, budget)
+    merged: dict[str, dict[str, Any]] = {name: {} for name in named}
+    looks, last = [], {}
     for look in sorted(rows["look"].unique()):
         at = rows.loc[rows["look"] == look]
         looks.append({"look": int(look), "n_samples": int(at["n_samples"].iloc[0]),
                       "arms": list(dict.fromkeys(at["arm"])), "records": int(len(at)),
                       "seconds": float(pd.to_numeric(at.get("seconds"), errors="coerce").sum())})
-        for target, into in ((0.0, strict), (tolerance, loose)):
-            if target == tolerance and tolerance <= 0:
-                continue
-            for axis, per_arm in look_speedups(trials, rows, metric, int(look), ci, target).items():
-                into.setdefault(axis, {}).update(per_arm)  # a later look replaces an earlier one
-    stopped = {}
-    for arm in dict.fromkeys(a for per_arm in strict.values() for a in per_arm):
-        last = max(strict[ax][arm]["look"] for ax in strict if arm in strict[ax])
-        undecided = arm in open_arms({ax: {arm: strict[ax][arm]} for ax in strict if arm in strict[ax]})
-        why = "decided" if not undecided else ("cap: looks" if last >= rule["looks"] else "cap: budget or samples")
-        stopped[arm] = {"look": last, "why": why}
+        for arm in at["arm"]:
+            last[arm] = int(look)
+        for name, (tol, cap) in named.items():
+            _merge(merged[name], look_speedups(trials, rows, metric, int(look), ci, tol, cap))
+    undecided = open_arms([merged[t] for t in DECIDING if t in merged], baselines)
+    stopped = {arm: {"look": k, "why": "decided" if arm not in undecided else
+                     ("cap: looks" if k >= rule["looks"] else "cap: budget or samples")}
+               for arm, k in last.items() if arm not in baselines}
     return {"baseline": primary, "rule": rule, "ci": ci, "looks": looks, "stopped": stopped,
-            "speedup_by_axis": {ax: {primary: per_arm} for ax, per_arm in strict.items()},
-            "speedup_tolerant_by_axis": {ax: {primary: per_arm} for ax, per_arm in loose.items()},
+            "budget": budget if "budget" in named else None,
+            "speedup_by_axis": merged["strict"],
+            "speedup_tolerant_by_axis": merged.get("tolerant", {}),
+            "speedup_budget_by_axis": merged.get("budget", {}),
             "search_seconds": float(pd.to_numeric(trials.get("seconds"), errors="coerce").sum())}

@@ -144,9 +144,11 @@ def t0_arms(trials: pd.DataFrame) -> list[str]:
     return [a for a in arm_order(trials) if roles[a] == "method" and "method.t0" in knobs[a]]
 
 
-def speedups(trials: pd.DataFrame, metric: str, cost_axis: str, tolerance: float = 0.0) -> dict[str, dict[str, Any]]:
+def speedups(trials: pd.DataFrame, metric: str, cost_axis: str, tolerance: float = 0.0,
+             budget: float | None = None) -> dict[str, dict[str, Any]]:
     """``{baseline_arm: {arm: result}}`` for every baseline (role ``baseline``) and every other
-    arm; ``tolerance``: the target within that fraction of the baseline's best."""
+    arm; ``tolerance``: the target within that fraction of the baseline's best; ``budget``: the
+    baseline's trials at most that many NFE only (its best at a small budget is the target)."""
     _, baselines = baseline_arms(trials)
     by_arm = {
         arm: points_for(trials.loc[trials["arm"] == arm], metric, cost_axis)
@@ -154,7 +156,7 @@ def speedups(trials: pd.DataFrame, metric: str, cost_axis: str, tolerance: float
     }
     return {
         base: {
-            arm: iso_quality_speedup(by_arm[base], pts, tolerance=tolerance)
+            arm: iso_quality_speedup(by_arm[base].within(budget), pts, tolerance=tolerance)
             for arm, pts in by_arm.items()
             if arm != base
         }

@@ -129,13 +129,14 @@ def confirmation_rule(summary: dict[str, Any]) -> str:
     ns = ", ".join(f"{look['n_samples']:,}" for look in looks)
     text = (
         f"Confirmed speed-ups: the finalists (each arm's best setting and the settings its speed-ups "
-        f"were read at, the baseline's best) re-evaluated on fresh seeds in {len(looks)} look(s) at "
+        f"were read at, the baselines' best and best within {c.get('budget') or '—'} NFE) re-evaluated on "
+        f"fresh seeds in {len(looks)} look(s) at "
         f"n = {ns}, each look's interval at {c['ci'] * 100:.1f}% (0.05 split over at most {rule['looks']} "
         f"looks: Bonferroni), over {rule['n_boot']} paired replicates; the target is the baseline's best "
-        f"setting as measured there. A later look extends the same per-sample seeds to the n the open "
+        f"setting as measured there. Look 1 always runs; a later look extends the same per-sample seeds to the n the open "
         f"comparisons' power estimate asks for (x{rule['margin']:g}, {rule['growth'][0]}-{rule['growth'][1]}x "
-        f"the previous n), for the baseline and the open arms only; an arm stops when all its verdicts are "
-        f"decided; the looks stop at {rule['looks']}, at the track's largest n, or before one that would take "
+        f"the previous n), for the baselines and the open arms only; an arm stops when its verdicts "
+        f"against every baseline, strict and at the small budget, are decided; the looks stop at {rule['looks']}, at the track's largest n, or before one that would take "
         f"the confirmations past {rule['budget']:g} of the search's time."
     )
     open_ = [f"{arm} (after look {s['look']}, {s['why']})" for arm, s in c["stopped"].items() if s["why"] != "decided"]

@@ -31,6 +31,19 @@ class Points:
     runs: np.ndarray | None = None
     smallest: np.ndarray | None = None  # bool: the point sits at its grid's smallest budget (None: read off these points)
 
+    def subset(self, mask: np.ndarray) -> Points:
+        """The points where ``mask`` is True (pairing kept)."""
+        def pick(a: np.ndarray | None) -> np.ndarray | None:
+            return None if a is None else a[mask]
+        return Points(cost=self.cost[mask], quality=self.quality[mask], quality_lo=self.quality_lo[mask],
+                      quality_hi=self.quality_hi[mask], nfe=self.nfe[mask], trial=self.trial[mask],
+                      drafter=self.drafter[mask], boot=self.boot[mask], pairing=self.pairing,
+                      runs=pick(self.runs), smallest=pick(self.smallest))
+
+    def within(self, budget: float | None) -> Points:
+        """The points at most ``budget`` NFE per sample (all when None): a baseline at a small budget."""
+        return self if budget is None else self.subset(self.nfe <= budget + 1e-9)
+
     @classmethod
     def of(
         cls,

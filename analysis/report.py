@@ -17,7 +17,13 @@ import pandas as pd
 from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES
 from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
-from analysis.labels import metric_text, short_label, speedup_note, uses_evaluator
+from analysis.labels import (
+    confirmation_rule,
+    metric_text,
+    short_label,
+    speedup_note,
+    uses_evaluator,
+)
 from analysis.load import load_trials
 from analysis.summary import DEFAULT_TOLERANCE, build_summary, strict
 from analysis.tables import (
@@ -77,8 +83,8 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
     and that setting's value in the search, the floor, the renderer's extra metrics at that
     point (and their floor), then its speed-up [interval] vs every baseline on the NFE, FLOPs
     and wall-clock axes, each with its verdict; then, against the primary baseline, the same
-    at the tolerant target (within ``target_tolerance`` of its best); then, where the sweep ran
-    confirmation looks, the confirmed speed-ups at both targets (``summary["confirmed"]``)."""
+    at the tolerant target (within ``target_tolerance`` of its best). The confirmed speed-ups
+    are ``confirmed_table``'s."""
     name, by_axis, info = metric_text(summary), summary["speedup_by_axis"], summary["metric_info"]
     floors, extra = summary["reference_floor"], renderer.speedup_columns(summary)
     fresh = any((b or {}).get("confirmed") for b in summary["best_quality"].values())
@@ -91,12 +97,6 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
     within = f"{summary['target_tolerance'] * 100:g}%"
     if tolerant:
         headers += [f"vs {primary} within {within} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
-    confirmed = summary.get("confirmed") or {}
-    looked = [(k, confirmed.get(k) or {}) for k in ("speedup_by_axis", "speedup_tolerant_by_axis")]
-    looked = [(k, v) for k, v in looked if v]
-    for key, _ in looked:
-        label = "confirmed" + (f" within {within}" if "tolerant" in key else "")
-        headers += [f"{label} vs {primary} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
     rows = []
     for arm, best in summary["best_quality"].items():
         best = best or {}
@@ -115,9 +115,34 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
                 row.append(judged(by_axis[axis].get(base, {}).get(arm)))
         if tolerant:
             row += [judged(tolerant[axis].get(primary, {}).get(arm)) for axis in SPEEDUP_AXES]
-        for _, by in looked:
-            missing = "baseline" if arm == primary else "not confirmed"
-            row += [judged((by.get(axis) or {}).get(primary, {}).get(arm), missing) for axis in SPEEDUP_AXES]
+        rows.append(row)
+    return headers, rows
+
+
+def confirmed_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    """The speed-ups read off the confirmation looks (``summary["confirmed"]``), per arm: the
+    look and n it was last read at, then against every baseline on each axis at the strict
+    target and at the small-budget one, and against the primary at the tolerant target; None
+    without looks."""
+    c = summary.get("confirmed") or {}
+    if not c:
+        return None
+    primary, within = summary["baseline"], f"{summary['target_tolerance'] * 100:g}%"
+    columns = [(c["speedup_by_axis"], b, "") for b in summary["baselines"]]
+    if c.get("budget") is not None:
+        columns += [(c["speedup_budget_by_axis"], b, f" at ≤ {c['budget']:g} NFE") for b in summary["baselines"]]
+    if c.get("speedup_tolerant_by_axis"):
+        columns.append((c["speedup_tolerant_by_axis"], primary, f" within {within}"))
+    headers = ["arm", "look (n)"] + [f"vs {b}{label} ({AXIS_SHORT[a]})" for _, b, label in columns for a in SPEEDUP_AXES]
+    n_of = {look["look"]: look["n_samples"] for look in c["looks"]}
+    rows = []
+    for arm in summary["best_quality"]:
+        stop = c["stopped"].get(arm)
+        where = f"{stop['look']} ({n_of.get(stop['look'], 0):,}), {stop['why']}" if stop else "—"
+        row = [arm, where]
+        for by, base, _ in columns:
+            missing = "baseline" if arm == base else "not confirmed"
+            row += [judged((by.get(axis) or {}).get(base, {}).get(arm), missing) for axis in SPEEDUP_AXES]
         rows.append(row)
     return headers, rows
 
@@ -147,7 +172,7 @@ def write_report(
     ``summary.json``; figures as PNG and PDF (``front_nfe``, ``front_wallclock``,
     ``speedup_vs_t0``, ``learning_curves`` where the run folder holds training curves) and the track's sample view (points: ``samples`` scatter; images:
     ``samples`` image rows and ``grids/<arm>.png``; text: ``samples.md``; a plugin track:
-    none); tables ``front`` and ``speedup`` as .md and .tex. Returns the summary as written;
+    none); tables ``front``, ``speedup`` and (after confirmation looks) ``confirmed`` as .md and .tex. Returns the summary as written;
     ``summary["files"]`` lists every file written, relative to ``out``.
 
     ``tolerance``: the tolerant target's fraction (``analysis.summary.DEFAULT_TOLERANCE``).
@@ -209,6 +234,10 @@ def write_report(
         caption=f"Speed-up at iso-{name} vs each baseline",
         note=" ".join(n for n in (note, speedup_note(summary)) if n),
     )
+    confirmed = confirmed_table(summary)
+    if confirmed is not None:
+        files += write_table(out, "confirmed", *confirmed, caption=f"Confirmed speed-ups at iso-{name}",
+                             note=confirmation_rule(summary))
     summary["files"] = sorted(p.relative_to(out).as_posix() for p in [*files, out / "summary.json"])
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.confirmed import confirmed_speedups
+from analysis.confirmed import SMALL_BUDGET, confirmed_speedups
 from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
 from analysis.counters import counter_names, counters_of
 from analysis.evaluators import distinct_evaluators
@@ -185,6 +185,7 @@ def _with_verdicts(confirmed: dict[str, Any]) -> dict[str, Any]:
     if confirmed:
         confirmed["verdicts"] = verdict_table(confirmed["speedup_by_axis"])
         confirmed["verdicts_tolerant"] = verdict_table(confirmed["speedup_tolerant_by_axis"])
+        confirmed["verdicts_budget"] = verdict_table(confirmed["speedup_budget_by_axis"])
         ns = sorted({r["n_samples"] for per in confirmed["speedup_by_axis"].values()
                      for per_arm in per.values() for r in per_arm.values()})
         confirmed["uncertainty"] = uncertainty(
@@ -206,6 +207,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
     fronts = {axis: arm_fronts(trials, metric, axis) for axis in axes}
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
     tolerant = {axis: speedups(trials, metric, axis, tolerance) for axis in axes} if tolerance > 0 else {}
+    small = {axis: speedups(trials, metric, axis, budget=SMALL_BUDGET) for axis in axes}
     floors = {m: done[f"floor.{m}"].median() for m in metrics_of(trials)}
     study = trials["study"].dropna()
     evaluators = distinct_evaluators(trials)
@@ -247,6 +249,11 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
         "target_tolerance": tolerance,
         "speedup_tolerant_by_axis": tolerant,
         "verdicts_tolerant": verdict_table(tolerant),
+        # Each baseline's best within SMALL_BUDGET NFE as the target: does a method beat the
+        # baseline where both are cheap (digits: at most 4 evaluations)?
+        "small_budget": SMALL_BUDGET,
+        "speedup_budget_by_axis": small,
+        "verdicts_budget": verdict_table(small),
         # The finalists re-evaluated on fresh seeds in looks (sweeps.confirm): where present,
         # the headline speed-ups and verdicts ({} when the sweep ran no looks).
         "confirmed": _with_verdicts(confirmed_speedups(trials, metric, tolerance)),

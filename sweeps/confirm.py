@@ -7,9 +7,10 @@ The rule, as the report states it:
 - each later look extends the same per-sample seeds (sample i is the same sample at every n,
   ``core.seeding``) to the n that the power estimate of the open comparisons asks for (times
   ``MARGIN``), at least ``GROWTH[0]`` and at most ``GROWTH[1]`` times the previous look's n,
-  and only for the baseline and the arms still open;
+  and only for the baselines and the arms still open;
 - every look's interval is taken at 1 - alpha / L (``sweep.confirm_looks`` = L): Bonferroni;
-- an arm stops when its verdict on every speed-up axis is decided; the confirmations stop at L
+- an arm stops when its verdicts against every baseline, on every speed-up axis, at the strict
+  target and at the small-budget one (each baseline's best within SMALL_BUDGET NFE), are decided; the confirmations stop at L
   looks, at the track's largest n, or before a look whose predicted time (its finalists' search
   seconds scaled by n) would bring their total above ``sweep.confirm_budget`` times the
   experiment's time (search trials plus the training of the models they used); a look's time is
@@ -24,7 +25,14 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from analysis.confirmed import confirmation_rows, finalists, look_ci, look_speedups, open_arms
+from analysis.confirmed import (
+    SMALL_BUDGET,
+    confirmation_rows,
+    finalists,
+    look_ci,
+    look_speedups,
+    open_arms,
+)
 from analysis.fronts import baseline_arms
 from analysis.load import load_trials
 from analysis.picks import best_by_arm
@@ -53,10 +61,11 @@ def _picked(records: list[dict], arm: str, trial: Any) -> dict:
                 and not r.get("confirm"))
 
 
-def _wanted_growth(by_axis: dict[str, dict[str, Any]], arms: list[str], n: int) -> int:
+def _wanted_growth(results: list[dict[str, Any]], arms: list[str], n: int) -> int:
     """How many times ``n`` the open comparisons' power estimates ask for, within GROWTH."""
     asked = [((r.get("verdict") or {}).get("to_decide") or {}).get("n")
-             for per_arm in by_axis.values() for arm, r in per_arm.items() if arm in arms]
+             for by_axis in results for per_base in by_axis.values() for per_arm in per_base.values()
+             for arm, r in per_arm.items() if arm in arms]
     asked = [a for a in asked if a]
     growth = max((a * MARGIN / n for a in asked), default=GROWTH[1])
     return int(min(GROWTH[1], max(GROWTH[0], math.ceil(growth))))
@@ -69,8 +78,8 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
     if not any(r.get("state") == "COMPLETE" and not r.get("confirm") for r in records):
         return []
     trials = load_trials(runner.run_dir)
-    primary, _ = baseline_arms(trials)
-    plan = finalists(trials, metric, DEFAULT_TOLERANCE)
+    primary, baselines = baseline_arms(trials)
+    plan = finalists(trials, metric, DEFAULT_TOLERANCE, SMALL_BUDGET)
     if primary is None or primary not in plan:  # nothing to compare with: each arm's best, once
         plan = {arm: [row["trial"]] for arm, row in best_by_arm(trials, metric).items()}
     looks = int(cfg.sweep.confirm_looks)
@@ -79,11 +88,11 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
     arms = {arm.name: arm for arm in runner.arms}
     budget_s = rule["budget"] * experiment_seconds(records)
     seconds: dict[tuple, float] = {}  # (arm, trial) -> its last look's seconds: the next look's predictor
-    open_ = [a for a in plan if a != primary] if primary in plan else []
+    open_ = [a for a in plan if a not in baselines] if primary in plan else []
     spent, growth, previous, done = 0.0, 1, 1, []
     ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan if a in arms)
     for look in range(1, looks + 1):
-        todo = [a for a in plan if a in arms and (look == 1 or a == primary or a in open_)]
+        todo = [a for a in plan if a in arms and (look == 1 or a in baselines or a in open_)]
         if look > 1:
             # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
             predicted = sum(seconds.get((a, t), 0.0) for a in todo for t in plan[a]) / previous * PREDICT_MARGIN
@@ -104,11 +113,12 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
         done += out
         n = int(out[0]["n_samples"]) if out else 0
         trials = load_trials(runner.run_dir)
-        by_axis = look_speedups(trials, confirmation_rows(trials), metric, look, look_ci(looks))
-        if primary not in plan or not by_axis:
+        rows = confirmation_rows(trials)
+        results = [look_speedups(trials, rows, metric, look, look_ci(looks), 0.0, cap) for cap in (None, SMALL_BUDGET)]
+        if primary not in plan or not results[0]:
             log(f"confirmations: look {look} at n = {n}: no comparison with a baseline; stopping")
             break
-        still = open_arms(by_axis)
+        still = open_arms(results, baselines)
         decided = [a for a in open_ if a not in still]
         open_ = [a for a in open_ if a in still]
         log(f"confirmations: look {look} of {looks} at n = {n} ({len(out)} evaluation(s), "
@@ -116,5 +126,5 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
             f"open {', '.join(open_) or 'none'}")
         if not open_:
             break
-        growth = growth * _wanted_growth(by_axis, open_, n)
+        growth = growth * _wanted_growth(results, open_, n)
     return done

@@ -71,9 +71,15 @@ def test_the_summary_reads_the_last_look_and_states_the_rule(capped, tmp_path):
     assert c["stopped"]["warm_start[gmm4]"]["look"] == 2
     if ws["verdict"]["word"] == "undecided":
         assert c["stopped"]["warm_start[gmm4]"]["why"] == "cap: looks"
-    md = (run / "report" / "speedup.md").read_text()
-    assert "| confirmed vs noise_start[indep] (NFE) |" in md.splitlines()[0]
+    md = (run / "report" / "confirmed.md").read_text()
+    head = md.splitlines()[0]
+    assert head.startswith("| arm | look (n) | vs noise_start[indep] (NFE) |")
+    assert "| vs noise_start[indep] at ≤ 4 NFE (NFE) |" in head and "| vs noise_start[indep] within 1% (NFE) |" in head
+    assert "| drafter_only[gmm4] | 1 (400), decided | drafter suffices" in md
     assert "2 look(s) at n = 400, " in md and "at most 2 looks: Bonferroni" in md
+    assert "confirmed.md" in summary["files"] and "2 look(s)" in (run / "report" / "speedup.md").read_text()
+    small = c["speedup_budget_by_axis"]["nfe"]["noise_start[indep]"]["warm_start[gmm4]"]
+    assert small["look"] == 2 and c["budget"] == 4
     assert json.loads((run / "report" / "summary.json").read_text())["confirmed"]["looks"][0]["n_samples"] == 400
 
 
