@@ -36,7 +36,7 @@ def test_drafts_are_scored_against_the_same_drafts_with_a_paired_bootstrap(smoke
     cells = md_cells((run / "report" / "drafts.md").read_text(), WS)
     assert cells[1:3] == ["search", DRAFT] and cells[7] == ("yes" if row["better"] else "no")
     # the picked setting again on fresh seeds, against the drafts of the same fresh seeds
-    [confirmed] = [r for r in confirmations(run) if r["arm"] == WS]
+    [confirmed] = [r for r in confirmations(run) if r["arm"] == WS and r["confirm_of"] == best["trial"]]
     [alone_fresh] = [r for r in confirmations(run) if r["arm"] == DRAFT]
     assert confirmed["confirm_of"] == best["trial"] and alone_fresh["seed"] == confirmed["seed"] != best["seed"]
     assert fresh["trial"] == best["trial"] and fresh["seed"] == confirmed["seed"]
