@@ -2,8 +2,9 @@
 
 Training is single-threaded work on small nets, so on an N-core machine N independent models
 train side by side in spawned processes. Only training runs in parallel: trials (whose
-wall-clock is a measured quantity) still run one at a time, after this. Drafters go first
-because warm-start refiners train on their drafts.
+wall-clock is a measured quantity) still run one at a time, after this. A model starts as soon
+as the models it trains on are done (a warm-start refiner waits for its drafter; noise-start
+models wait for nothing), those others wait for first, then the longest.
 """
 
 from __future__ import annotations
@@ -78,32 +79,43 @@ def train_missing(models: ModelStore, jobs: list[tuple[str, DictConfig]], *, wor
         return
     log(f"training {len(missing)} model(s) in {n_workers} processes ({threads} thread(s) each)")
     start = time.perf_counter()
-    # Models others train on (drafters: refiners train on their drafts) go first.
-    needed = {dep for name, _ in missing for dep in MODELS.get(name).after}
-    phases = [[j for j in missing if j[0] in needed], [j for j in missing if j[0] not in needed]]
+    jobs_by_key = {models.key(n, c): (n, c) for n, c in missing}
+    waits = dependencies(models, jobs_by_key)
+    needed = set().union(*waits.values())
+    todo, running, finished = dict(jobs_by_key), {}, set()
     with ProcessPoolExecutor(n_workers, mp_context=get_context("spawn"), initializer=_init_worker,
                              initargs=(threads,)) as pool:
         try:
-            for phase in phases:
-                pending = {}
-                for name, cfg in sorted(phase, key=_effort, reverse=True):
-                    key = models.key(name, cfg)
+            while todo or running:
+                # Submit only as many as there are workers, so the priority order holds: models
+                # others train on first, then the longest.
+                ready = sorted((k for k in todo if waits[k] <= finished),
+                               key=lambda k: (k not in needed, -_effort(todo[k])))
+                for key in ready[: n_workers - len(running)]:
+                    name, cfg = todo.pop(key)
                     log(f"  queued {name} [{key}]")
-                    fut = pool.submit(_train_one, name, OmegaConf.to_yaml(cfg), cache_dir)
-                    pending[fut] = (name, key)
-                while pending:
-                    done, _ = wait(pending, return_when=FIRST_COMPLETED)
-                    for fut in done:
-                        name, key = pending.pop(fut)
-                        try:
-                            info = fut.result()
-                        except Exception as err:  # noqa: BLE001
-                            log(f"  training {name} [{key}] failed: {err.__class__.__name__}: {err}".splitlines()[0])
-                            continue
-                        loss = info.get("final_loss")
-                        log(f"  trained {name} [{key}] in {info.get('seconds', 0):.1f} s"
-                            + (f", final loss {loss:.4g}" if loss is not None else ""))
+                    running[pool.submit(_train_one, name, OmegaConf.to_yaml(cfg), cache_dir)] = (name, key)
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    name, key = running.pop(fut)
+                    finished.add(key)  # failed too: the trials that need it record the failure
+                    try:
+                        info = fut.result()
+                    except Exception as err:  # noqa: BLE001
+                        log(f"  training {name} [{key}] failed: {err.__class__.__name__}: {err}".splitlines()[0])
+                        continue
+                    loss = info.get("final_loss")
+                    log(f"  trained {name} [{key}] in {info.get('seconds', 0):.1f} s"
+                        + (f", final loss {loss:.4g}" if loss is not None else ""))
         except KeyboardInterrupt:
             pool.shutdown(wait=False, cancel_futures=True)
             raise
     log(f"trained {len(missing)} model(s) in {time.perf_counter() - start:.0f} s wall-clock")
+
+
+def dependencies(models: ModelStore, jobs: dict[str, tuple[str, DictConfig]]) -> dict[str, set[str]]:
+    """Per job key, the keys of the jobs it must wait for: the models of the roles its model
+    trains after (a warm-start refiner trains on its drafter's drafts) that are themselves
+    being trained; a noise-start model waits for nothing."""
+    return {key: {models.key(dep, cfg) for dep in MODELS.get(name).after} & jobs.keys()
+            for key, (name, cfg) in jobs.items()}

@@ -5,7 +5,7 @@ import torch
 from sweeps.arms import build_arms
 from sweeps.cache import ArtifactCache
 from sweeps.models import ModelStore
-from sweeps.prefetch import planned, resolve_workers, train_missing
+from sweeps.prefetch import dependencies, planned, resolve_workers, train_missing
 
 SMOKE = ["experiment=smoke", "refiner.train.steps=30"]
 
@@ -42,3 +42,18 @@ def test_resolve_workers():
     assert resolve_workers(4, 2) == 2
     assert resolve_workers(1, 9) == 1
     assert 1 <= resolve_workers("auto", 3) <= 3
+
+
+def test_a_refiner_waits_for_its_drafter_and_a_noise_model_for_nothing(tmp_path):
+    cfg, arms = build_arms(SMOKE)
+    store = ModelStore(ArtifactCache(tmp_path / "c"), log=lambda *_: None)
+    jobs = planned(store, arms, cfg.sweep.sampler)
+    keys = {name: store.key(name, job_cfg) for name, job_cfg in jobs}
+    waits = dependencies(store, {store.key(n, c): (n, c) for n, c in jobs})
+    assert waits == {keys["drafter"]: set(), keys["noise_model"]: set(), keys["refiner"]: {keys["drafter"]}}
+    lines = []
+    train_missing(store, jobs, workers=2, threads=1, cache_dir=str(tmp_path / "c"), log=lines.append)
+    order = [line.split()[0] + " " + line.split()[1] for line in (x.strip() for x in lines) if line.split()[0] in ("queued", "trained")]
+    # The drafter (others train on it) and the noise model start together; the refiner after the drafter.
+    assert order[:2] == ["queued drafter", "queued noise_model"]
+    assert order.index("trained drafter") < order.index("queued refiner")
