@@ -145,7 +145,7 @@ def confirmation_rule(summary: dict[str, Any]) -> str:
     return text
 
 
-def speedup_note(summary: dict[str, Any]) -> str:
+def speedup_note(summary: dict[str, Any], confirmed: bool = False) -> str:
     """The line under the speed-up tables: how a speed-up and its interval read, where the best
     values come from, and which speed-ups the sample count cannot resolve."""
     n_boot = _n_boot(summary)
@@ -162,8 +162,12 @@ def speedup_note(summary: dict[str, Any]) -> str:
         )
     parts[0] += "."
     parts.append(confirm_note(summary))
-    parts.append(confirmation_rule(summary))
-    judged_by = summary.get("confirmed") or summary  # the confirmed verdicts where there are any
+    judged_by = (summary.get("confirmed") or summary) if confirmed else summary
+    if judged_by is not summary:  # the table shows the confirmed speed-ups: say how they were made
+        parts.append(confirmation_rule(summary))
+    elif summary.get("confirmed"):
+        parts.append("These are the search's speed-ups; the headline ones, confirmed on fresh seeds in looks "
+                     "until decided, are in confirmed.md.")
     parts.append((judged_by.get("uncertainty") or {}).get("text") or "")
     load = summary.get("timing_load") or {}
     if load.get("n_under_load"):

@@ -236,8 +236,9 @@ def write_report(
     )
     confirmed = confirmed_table(summary)
     if confirmed is not None:
+        uncertain = ((summary.get("confirmed") or {}).get("uncertainty") or {}).get("text")
         files += write_table(out, "confirmed", *confirmed, caption=f"Confirmed speed-ups at iso-{name}",
-                             note=confirmation_rule(summary))
+                             note=" ".join(n for n in (confirmation_rule(summary), uncertain) if n))
     summary["files"] = sorted(p.relative_to(out).as_posix() for p in [*files, out / "summary.json"])
     (out / "summary.json").write_text(
         json.dumps(summary, indent=2, allow_nan=False, ensure_ascii=False) + "\n", encoding="utf-8"

@@ -51,5 +51,5 @@ def format_summary_table(summary: dict[str, Any]) -> str:
         for line in [headers, ["-" * w for w in widths], *rows]
     ]
     title = f"{summary.get('study')}: {metric}, speed-up vs {primary}"
-    notes = [speedup_note(summary), renderer.table_note(summary), *renderer.notes(summary)]
+    notes = [speedup_note(summary, confirmed=True), renderer.table_note(summary), *renderer.notes(summary)]
     return "\n".join([title, *lines, *(n for n in notes if n)])

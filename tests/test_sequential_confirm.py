@@ -11,6 +11,7 @@ from analysis_runs import all_records, confirmations
 from analysis import write_report
 from analysis.intervals import speedup_interval
 from analysis.measured import Points
+from analysis.terminal import format_summary_table
 from sweeps.confirm import GROWTH, experiment_seconds
 from sweeps.study import run_study
 
@@ -77,7 +78,9 @@ def test_the_summary_reads_the_last_look_and_states_the_rule(capped, tmp_path):
     assert "| vs noise_start[indep] at ≤ 4 NFE (NFE) |" in head and "| vs noise_start[indep] within 1% (NFE) |" in head
     assert "| drafter_only[gmm4] | 1 (400), decided | drafter suffices" in md
     assert "2 look(s) at n = 400, " in md and "at most 2 looks: Bonferroni" in md
-    assert "confirmed.md" in summary["files"] and "2 look(s)" in (run / "report" / "speedup.md").read_text()
+    assert "confirmed.md" in summary["files"] and "are in confirmed.md" in (run / "report" / "speedup.md").read_text()
+    terminal = format_summary_table(summary)  # the headline: the confirmed speed-ups and their rule
+    assert "speed-up NFE, confirmed" in terminal and "2 look(s) at n = 400, " in terminal
     small = c["speedup_budget_by_axis"]["nfe"]["noise_start[indep]"]["warm_start[gmm4]"]
     assert small["look"] == 2 and c["budget"] == 4
     assert json.loads((run / "report" / "summary.json").read_text())["confirmed"]["looks"][0]["n_samples"] == 400
