@@ -28,9 +28,7 @@ from analysis.intervals import SPEEDUP_CI, smallest_budget
 from analysis.measured import Points, points_for
 from analysis.picks import best_by_arm
 from analysis.trials import arm_order
-from analysis.verdicts import FASTER, NEVER, SLOWER
-
-DECIDED = (FASTER, SLOWER, NEVER)
+from analysis.verdicts import UNDECIDED
 
 
 def look_ci(looks: int, alpha: float = 1 - SPEEDUP_CI) -> float:
@@ -133,14 +131,16 @@ def look_speedups(trials: pd.DataFrame, rows: pd.DataFrame, metric: str, look: i
 
 
 def open_arms(results: list[dict[str, dict[str, Any]]], baselines: list[str]) -> list[str]:
-    """The non-baseline arms with a comparison not decided (faster, slower or never) in any of
-    ``results`` (``look_speedups``' dicts, one per deciding target)."""
+    """The non-baseline arms with a comparison still undecided in any of ``results``
+    (``look_speedups``' dicts, one per deciding target). A comparison without an interval (no
+    baseline point at that target, e.g. none within the small budget, or no finite cost on an
+    axis) has no verdict to wait for and does not hold an arm open."""
     out: dict[str, None] = {}
     for by_axis in results:
         for per_base in by_axis.values():
             for per_arm in per_base.values():
                 for arm, r in per_arm.items():
-                    if arm not in baselines and (r.get("verdict") or {}).get("word") not in DECIDED:
+                    if arm not in baselines and (r.get("verdict") or {}).get("word") == UNDECIDED:
                         out[arm] = None
     return list(out)
 
@@ -179,9 +179,19 @@ def confirmed_speedups(trials: pd.DataFrame, metric: str, tolerance: float = 0.0
         for name, (tol, cap) in named.items():
             _merge(merged[name], look_speedups(trials, rows, metric, int(look), ci, tol, cap))
     undecided = open_arms([merged[t] for t in DECIDING if t in merged], baselines)
-    stopped = {arm: {"look": k, "why": "decided" if arm not in undecided else
-                     ("cap: looks" if k >= rule["looks"] else "cap: budget or samples")}
-               for arm, k in last.items() if arm not in baselines}
+    failed = {row["arm"]: int(row.get("look") or 1) for row in trials.attrs.get("confirmations") or []
+              if row.get("state") != "COMPLETE" and row.get("rule") == rule}
+    stopped = {}
+    for arm, k in last.items():
+        if arm in baselines:
+            continue
+        if failed.get(arm, 0) > k:
+            why = f"failed at look {failed[arm]}"
+        elif arm not in undecided:
+            why = "decided"
+        else:
+            why = "cap: looks" if k >= rule["looks"] else "cap: budget or samples"
+        stopped[arm] = {"look": k, "why": why}
     return {"baseline": primary, "rule": rule, "ci": ci, "looks": looks, "stopped": stopped,
             "budget": budget if "budget" in named else None,
             "speedup_by_axis": merged["strict"],

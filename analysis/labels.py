@@ -133,11 +133,13 @@ def confirmation_rule(summary: dict[str, Any]) -> str:
         f"fresh seeds in {len(looks)} look(s) at "
         f"n = {ns}, each look's interval at {c['ci'] * 100:.1f}% (0.05 split over at most {rule['looks']} "
         f"looks: Bonferroni), over {rule['n_boot']} paired replicates; the target is the baseline's best "
-        f"setting as measured there. Look 1 always runs; a later look extends the same per-sample seeds to the n the open "
-        f"comparisons' power estimate asks for (x{rule['margin']:g}, {rule['growth'][0]}-{rule['growth'][1]}x "
-        f"the previous n), for the baselines and the open arms only; an arm stops when its verdicts "
-        f"against every baseline, strict and at the small budget, are decided; the looks stop at {rule['looks']}, at the track's largest n, or before one that would take "
-        f"the confirmations past {rule['budget']:g} of the search's time."
+        f"setting as measured there. Look 1 always runs; a later look extends the same per-sample seeds "
+        f"to the n the open comparisons' power estimate asks for (x{rule['margin']:g}, "
+        f"{rule['growth'][0]}-{rule['growth'][1]}x the previous n, cut to the remaining budget), for the "
+        f"baselines and the open arms only; an arm stops when its verdicts against every baseline, strict "
+        f"and at the small budget, are decided; the looks stop at {rule['looks']}, at the track's largest n, "
+        f"or when the budget ({rule['budget']:g} of the search's time) allows less than "
+        f"{rule['growth'][0]}x the previous n."
     )
     open_ = [f"{arm} (after look {s['look']}, {s['why']})" for arm, s in c["stopped"].items() if s["why"] != "decided"]
     if open_:

@@ -186,11 +186,16 @@ def _with_verdicts(confirmed: dict[str, Any]) -> dict[str, Any]:
         confirmed["verdicts"] = verdict_table(confirmed["speedup_by_axis"])
         confirmed["verdicts_tolerant"] = verdict_table(confirmed["speedup_tolerant_by_axis"])
         confirmed["verdicts_budget"] = verdict_table(confirmed["speedup_budget_by_axis"])
-        ns = sorted({r["n_samples"] for per in confirmed["speedup_by_axis"].values()
-                     for per_arm in per.values() for r in per_arm.values()})
+        # The undecided ones at both deciding targets (the small budget's named as such).
+        deciding = {axis: dict(per_base) for axis, per_base in confirmed["speedup_by_axis"].items()}
+        label = f" at ≤ {confirmed['budget']:g} NFE" if confirmed.get("budget") is not None else ""
+        for axis, per_base in confirmed["speedup_budget_by_axis"].items():
+            for base, per_arm in per_base.items():
+                deciding.setdefault(axis, {})[f"{base}{label}"] = per_arm
+        ns = sorted({r["n_samples"] for per in deciding.values() for per_arm in per.values() for r in per_arm.values()})
         confirmed["uncertainty"] = uncertainty(
-            confirmed["speedup_by_axis"], ns,
-            "raise sweep.confirm_budget or sweep.confirm_looks to let the confirmations go further")
+            deciding, ns, "raise sweep.confirm_budget or sweep.confirm_looks (in a new run folder) to let the "
+            "confirmations go further")
         confirmed["uncertainty"]["text"] = confirmed["uncertainty"]["text"].replace(
             "have a 95% interval", f"have a {confirmed['ci'] * 100:.1f}% confirmed interval")
     return confirmed

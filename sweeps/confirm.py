@@ -1,21 +1,25 @@
 """Confirmations that decide (issue 31): after the search, the finalists (``analysis.confirmed``)
-are re-evaluated on fresh seeds in looks, until every comparison with the primary baseline is
-decided or a cap is reached.
+are re-evaluated on fresh seeds in looks, until every comparison with a baseline is decided or a
+cap is reached.
 
 The rule, as the report states it:
 - look 1 evaluates every finalist at the search's n on fresh seeds (seed + CONFIRM_SEED_OFFSET);
 - each later look extends the same per-sample seeds (sample i is the same sample at every n,
   ``core.seeding``) to the n that the power estimate of the open comparisons asks for (times
-  ``MARGIN``), at least ``GROWTH[0]`` and at most ``GROWTH[1]`` times the previous look's n,
-  and only for the baselines and the arms still open;
+  ``MARGIN``; ``FALLBACK_GROWTH`` when none has an estimate), at least ``GROWTH[0]`` and at
+  most ``GROWTH[1]`` times the previous look's n, cut to what the remaining budget allows, and
+  only for the baselines and the arms still open;
 - every look's interval is taken at 1 - alpha / L (``sweep.confirm_looks`` = L): Bonferroni;
 - an arm stops when its verdicts against every baseline, on every speed-up axis, at the strict
-  target and at the small-budget one (each baseline's best within SMALL_BUDGET NFE), are decided; the confirmations stop at L
-  looks, at the track's largest n, or before a look whose predicted time (its finalists' search
-  seconds scaled by n) would bring their total above ``sweep.confirm_budget`` times the
-  experiment's time (search trials plus the training of the models they used); a look's time is
-  predicted from the same finalists' previous look, scaled by n, times ``PREDICT_MARGIN``.
-  Look 1 always runs (it is the confirmation of each arm's best).
+  target and at the small-budget one (each baseline's best within SMALL_BUDGET NFE), are decided
+  (a comparison without an interval, e.g. no baseline trial within the small budget, waits for
+  nothing); an arm whose evaluation fails stops there;
+- the looks stop at L, at the track's largest n, or when the remaining budget allows less than
+  ``GROWTH[0]`` times the previous n: a look's time is predicted from the same finalists'
+  previous look, scaled by n, times ``PREDICT_MARGIN``, and all looks together stay within
+  ``sweep.confirm_budget`` times the experiment's time (search trials plus the recorded training
+  time of the models they used). Look 1 always runs (it is the confirmation of each arm's best).
+One rule per run folder: a re-run under other ``sweep.confirm_*`` settings is refused.
 Every look's evaluation is its own record (``confirm: true``, ``look``, ``rule``); none is
 discarded, and a re-run recomputes none (a record is found by its config hash).
 """
@@ -34,12 +38,17 @@ from analysis.confirmed import (
     open_arms,
 )
 from analysis.fronts import baseline_arms
+from analysis.intervals import SPEEDUP_CI
 from analysis.load import load_trials
 from analysis.picks import best_by_arm
 from analysis.summary import DEFAULT_TOLERANCE
+from sweeps.errors import ConfigError
+
+ALPHA = round(1 - SPEEDUP_CI, 10)  # the error rate the looks split (Bonferroni)
 
 GROWTH = (2, 16)  # a later look's n over the previous look's: at least, at most
 MARGIN = 1.5  # the power estimate is noisy: ask for this much more than it says
+FALLBACK_GROWTH = 4  # when no open comparison has a power estimate (a mean difference of 0)
 PREDICT_MARGIN = 1.5  # a look's predicted seconds: the previous look's, times its growth, times this
 
 
@@ -67,8 +76,19 @@ def _wanted_growth(results: list[dict[str, Any]], arms: list[str], n: int) -> in
              for by_axis in results for per_base in by_axis.values() for per_arm in per_base.values()
              for arm, r in per_arm.items() if arm in arms]
     asked = [a for a in asked if a]
-    growth = max((a * MARGIN / n for a in asked), default=GROWTH[1])
+    growth = max((a * MARGIN / n for a in asked), default=FALLBACK_GROWTH)
     return int(min(GROWTH[1], max(GROWTH[0], math.ceil(growth))))
+
+
+def _check_rule(records: list[dict], rule: dict) -> None:
+    """Refuse to add looks under another rule to a run folder's confirmations: their looks'
+    error split and sample sizes would not be one sequential test."""
+    before = next((r["rule"] for r in records if r.get("confirm") and isinstance(r.get("rule"), dict)), None)
+    if before is not None and before != rule:
+        changed = {k: (before.get(k), v) for k, v in rule.items() if before.get(k) != v}
+        raise ConfigError("sweep.confirm_*", ", ".join(f"{k}: {a} -> {b}" for k, (a, b) in changed.items()),
+                          "the run folder's confirmations' settings (one sequential rule per run folder; "
+                          "use another sweep.run_dir to confirm under new settings)")
 
 
 def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
@@ -83,21 +103,26 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
     if primary is None or primary not in plan:  # nothing to compare with: each arm's best, once
         plan = {arm: [row["trial"]] for arm, row in best_by_arm(trials, metric).items()}
     looks = int(cfg.sweep.confirm_looks)
-    rule = {"looks": looks, "alpha": 0.05, "budget": float(cfg.sweep.confirm_budget),
+    rule = {"looks": looks, "alpha": ALPHA, "budget": float(cfg.sweep.confirm_budget),
             "growth": list(GROWTH), "margin": MARGIN, "n_boot": int(cfg.sweep.confirm_boot)}
+    _check_rule(records, rule)
     arms = {arm.name: arm for arm in runner.arms}
+    plan = {a: ts for a, ts in plan.items() if a in arms}  # `sweep.only`: the arms run now
+    if not plan:
+        return []
     budget_s = rule["budget"] * experiment_seconds(records)
     seconds: dict[tuple, float] = {}  # (arm, trial) -> its last look's seconds: the next look's predictor
     open_ = [a for a in plan if a not in baselines] if primary in plan else []
     spent, growth, previous, done = 0.0, 1, 1, []
-    ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan if a in arms)
+    n0 = int(arms[next(iter(plan))].cfg.eval.n_samples)
+    ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan)
     for look in range(1, looks + 1):
         todo = [a for a in plan if a in arms and (look == 1 or a in baselines or a in open_)]
         if look > 1:
             # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
             predicted = sum(seconds.get((a, t), 0.0) for a in todo for t in plan[a]) / previous * PREDICT_MARGIN
             fits = (budget_s - spent) / predicted if predicted > 0 else math.inf
-            growth = int(min(growth, fits, ceiling / int(arms[primary].cfg.eval.n_samples)))
+            growth = int(min(growth, fits, ceiling / n0))
             if growth < GROWTH[0] * previous:
                 why = "the budget" if fits < GROWTH[0] * previous else "the track's largest n"
                 log(f"confirmations: stop before look {look} of {looks} ({why}); still undecided: {', '.join(open_)}")
@@ -119,8 +144,11 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
             log(f"confirmations: look {look} at n = {n}: no comparison with a baseline; stopping")
             break
         still = open_arms(results, baselines)
-        decided = [a for a in open_ if a not in still]
-        open_ = [a for a in open_ if a in still]
+        failed = [a for a in open_ if any(r["arm"] == a and r.get("state") != "COMPLETE" for r in out)]
+        if failed:  # a failed evaluation is recorded as such; a larger n would not mend it
+            log(f"confirmations: look {look}: {', '.join(failed)} failed; not confirmed further")
+        decided = [a for a in open_ if a not in still and a not in failed]
+        open_ = [a for a in open_ if a in still and a not in failed]
         log(f"confirmations: look {look} of {looks} at n = {n} ({len(out)} evaluation(s), "
             f"{spent:.0f} s of a {budget_s:.0f} s budget): decided {', '.join(decided) or 'none'}; "
             f"open {', '.join(open_) or 'none'}")

@@ -13,6 +13,7 @@ from analysis.intervals import speedup_interval
 from analysis.measured import Points
 from analysis.terminal import format_summary_table
 from sweeps.confirm import GROWTH, experiment_seconds
+from sweeps.errors import ConfigError
 from sweeps.study import run_study
 
 QUIET = {"log": lambda *args, **kwargs: None}
@@ -131,3 +132,11 @@ def test_timing_noise_widens_the_wallclock_interval():
     assert noisy["lo"] < 4.0 < noisy["hi"]
     assert noisy["lo"] >= 0.7 / 0.4 and noisy["hi"] <= 1.4 / 0.2
     assert speedup_interval(noisy_b, noisy_m) == noisy
+
+
+def test_a_rerun_under_another_rule_is_refused(capped):
+    run, _ = capped
+    before = (run / "trials.jsonl").read_text()
+    with pytest.raises(ConfigError, match=r"sweep\.confirm_\*.*looks: 2 -> 3.*another sweep\.run_dir"):
+        run_study([*SMOKE, f"sweep.run_dir={run}", "sweep.confirm_budget=1000"], report=False, **QUIET)
+    assert (run / "trials.jsonl").read_text() == before
