@@ -17,15 +17,24 @@ def test_planned_lists_each_distinct_model_once():
     assert sorted(name for name, _ in jobs) == ["drafter", "noise_model", "refiner"]
 
 
-def test_parallel_training_matches_serial_training(tmp_path):
+def test_parallel_training_matches_serial_training_in_dependency_order(tmp_path):
     cfg, arms = build_arms(SMOKE)
-    caches = {}
+    caches, lines = {}, []
     for workers in (1, 2):
         store = ModelStore(ArtifactCache(tmp_path / f"w{workers}"), log=lambda *_: None)
         torch.manual_seed(1234 + workers)  # a disturbed global RNG must not change the models
         jobs = planned(store, arms, cfg.sweep.sampler)
-        train_missing(store, jobs, workers=workers, threads=1, cache_dir=str(tmp_path / f"w{workers}"), log=lambda *_: None)
+        train_missing(store, jobs, workers=workers, threads=1, cache_dir=str(tmp_path / f"w{workers}"),
+                      log=lines.append if workers == 2 else lambda *_: None)
         caches[workers] = (store, jobs)
+    # A refiner waits for its drafter, a noise model for nothing: the drafter (others train on
+    # it) and the noise model start together, the refiner once the drafter is trained.
+    keys = {name: store.key(name, job_cfg) for name, job_cfg in jobs}
+    waits = dependencies(store, {store.key(n, c): (n, c) for n, c in jobs})
+    assert waits == {keys["drafter"]: set(), keys["noise_model"]: set(), keys["refiner"]: {keys["drafter"]}}
+    order = [" ".join(x.split()[:2]) for x in lines if x.split()[0] in ("queued", "trained")]
+    assert order[:2] == ["queued drafter", "queued noise_model"]
+    assert order.index("trained drafter") < order.index("queued refiner")
     store1, jobs = caches[1]
     store2, _ = caches[2]
     for name, job_cfg in jobs:
@@ -42,18 +51,3 @@ def test_resolve_workers():
     assert resolve_workers(4, 2) == 2
     assert resolve_workers(1, 9) == 1
     assert 1 <= resolve_workers("auto", 3) <= 3
-
-
-def test_a_refiner_waits_for_its_drafter_and_a_noise_model_for_nothing(tmp_path):
-    cfg, arms = build_arms(SMOKE)
-    store = ModelStore(ArtifactCache(tmp_path / "c"), log=lambda *_: None)
-    jobs = planned(store, arms, cfg.sweep.sampler)
-    keys = {name: store.key(name, job_cfg) for name, job_cfg in jobs}
-    waits = dependencies(store, {store.key(n, c): (n, c) for n, c in jobs})
-    assert waits == {keys["drafter"]: set(), keys["noise_model"]: set(), keys["refiner"]: {keys["drafter"]}}
-    lines = []
-    train_missing(store, jobs, workers=2, threads=1, cache_dir=str(tmp_path / "c"), log=lines.append)
-    order = [line.split()[0] + " " + line.split()[1] for line in (x.strip() for x in lines) if line.split()[0] in ("queued", "trained")]
-    # The drafter (others train on it) and the noise model start together; the refiner after the drafter.
-    assert order[:2] == ["queued drafter", "queued noise_model"]
-    assert order.index("trained drafter") < order.index("queued refiner")
