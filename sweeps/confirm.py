@@ -8,7 +8,8 @@ The rule, as the report states it:
   ``core.seeding``) to the n that the power estimate of the open comparisons asks for (times
   ``MARGIN``; ``FALLBACK_GROWTH`` when none has an estimate), at least ``GROWTH[0]`` and at
   most ``GROWTH[1]`` times the previous look's n, cut to what the remaining budget allows, and
-  only for the baselines and the arms still open;
+  only for the arms still open and the baselines, each with the finalists its undecided
+  comparisons were read at (``_narrowed``);
 - every look's interval is taken at 1 - alpha / L (``sweep.confirm_looks`` = L): Bonferroni;
 - an arm stops when its verdicts against every baseline, on every speed-up axis, at the strict
   target and at the small-budget one (each baseline's best within SMALL_BUDGET NFE), are decided
@@ -42,6 +43,7 @@ from analysis.intervals import SPEEDUP_CI
 from analysis.load import load_trials
 from analysis.picks import best_by_arm
 from analysis.summary import DEFAULT_TOLERANCE
+from analysis.verdicts import UNDECIDED
 from sweeps.errors import ConfigError
 
 ALPHA = round(1 - SPEEDUP_CI, 10)  # the error rate the looks split (Bonferroni)
@@ -80,6 +82,27 @@ def _wanted_growth(results: list[dict[str, Any]], arms: list[str], n: int) -> in
     return int(min(GROWTH[1], max(GROWTH[0], math.ceil(growth))))
 
 
+def _narrowed(plan: dict[str, list], results: list[dict[str, Any]], open_: list[str],
+              baselines: list[str]) -> dict[str, list]:
+    """The finalists a later look needs: of each open arm, the trials its undecided comparisons
+    were read at (the cheapest reaching the target, and the power estimate's deciding trial);
+    of each baseline, the trials those comparisons' targets came from (a baseline none of them
+    names is left out). An arm with none named keeps all its finalists."""
+    need: dict[str, set] = {}
+    for by_axis in results:
+        for per_base in by_axis.values():
+            for base, per_arm in per_base.items():
+                for arm, r in per_arm.items():
+                    if arm not in open_ or (r.get("verdict") or {}).get("word") != UNDECIDED:
+                        continue
+                    deciding = ((r.get("verdict") or {}).get("to_decide") or {}).get("trial")
+                    need.setdefault(arm, set()).update(t for t in (r.get("method_trial"), deciding) if t is not None)
+                    if r.get("baseline_trial") is not None:
+                        need.setdefault(base, set()).add(r["baseline_trial"])
+    keep = [a for a in plan if a in open_ or (a in baselines and (a in need or not need))]
+    return {a: [t for t in plan[a] if t in need.get(a, ())] or plan[a] for a in keep}
+
+
 def _check_rule(records: list[dict], rule: dict) -> None:
     """Refuse to add looks under another rule to a run folder's confirmations: their looks'
     error split and sample sizes would not be one sequential test."""
@@ -112,12 +135,16 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
         return []
     budget_s = rule["budget"] * experiment_seconds(records)
     seconds: dict[tuple, float] = {}  # (arm, trial) -> its last look's seconds: the next look's predictor
-    open_ = [a for a in plan if a not in baselines] if primary in plan else []
+    comparing = primary in plan  # else each arm's best once, nothing to decide
+    open_ = [a for a in plan if a not in baselines] if comparing else []
     spent, growth, previous, done = 0.0, 1, 1, []
     n0 = int(arms[next(iter(plan))].cfg.eval.n_samples)
     ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan)
+    results: list[dict[str, Any]] = []
     for look in range(1, looks + 1):
-        todo = [a for a in plan if a in arms and (look == 1 or a in baselines or a in open_)]
+        if look > 1:
+            plan = _narrowed(plan, results, open_, baselines)
+        todo = list(plan)
         if look > 1:
             # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
             predicted = sum(seconds.get((a, t), 0.0) for a in todo for t in plan[a]) / previous * PREDICT_MARGIN
@@ -140,7 +167,7 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
         trials = load_trials(runner.run_dir)
         rows = confirmation_rows(trials)
         results = [look_speedups(trials, rows, metric, look, look_ci(looks), 0.0, cap) for cap in (None, SMALL_BUDGET)]
-        if primary not in plan or not results[0]:
+        if not comparing or not results[0]:
             log(f"confirmations: look {look} at n = {n}: no comparison with a baseline; stopping")
             break
         still = open_arms(results, baselines)

@@ -12,7 +12,7 @@ from analysis import write_report
 from analysis.intervals import speedup_interval
 from analysis.measured import Points
 from analysis.terminal import format_summary_table
-from sweeps.confirm import GROWTH, experiment_seconds
+from sweeps.confirm import GROWTH, _narrowed, experiment_seconds
 from sweeps.errors import ConfigError
 from sweeps.study import run_study
 
@@ -140,3 +140,17 @@ def test_a_rerun_under_another_rule_is_refused(capped):
     with pytest.raises(ConfigError, match=r"sweep\.confirm_\*.*looks: 2 -> 3.*another sweep\.run_dir"):
         run_study([*SMOKE, f"sweep.run_dir={run}", "sweep.confirm_budget=1000"], report=False, **QUIET)
     assert (run / "trials.jsonl").read_text() == before
+
+
+def test_a_later_look_keeps_the_trials_its_undecided_comparisons_need():
+    def res(word, method_trial, baseline_trial, deciding=None):
+        return {"verdict": {"word": word, "to_decide": {"trial": deciding} if deciding is not None else None},
+                "method_trial": method_trial, "baseline_trial": baseline_trial}
+
+    plan = {"base_a": [6, 2], "base_b": [5], "ws": [11, 3, 9], "done": [1]}
+    results = [{"nfe": {"base_a": {"ws": res("undecided", 3, 6, deciding=9), "done": res("faster", 1, 6)},
+                        "base_b": {"ws": res("never", None, 5), "done": res("faster", 1, 5)}}},
+               {"nfe": {"base_a": {"ws": res("faster", 3, 2)}}}]
+    # ws's undecided comparison was read at trials 3 (hit) and 9 (deciding) against base_a's 6;
+    # base_b is named by no undecided comparison, "done" is decided: neither runs again.
+    assert _narrowed(plan, results, ["ws"], ["base_a", "base_b"]) == {"base_a": [6], "ws": [3, 9]}
