@@ -145,11 +145,16 @@ def open_arms(results: list[dict[str, dict[str, Any]]], baselines: list[str]) ->
     return list(out)
 
 
-def _merge(into: dict[str, Any], by_axis: dict[str, Any]) -> None:
-    """A later look's results replace an earlier one's, comparison by comparison."""
+def merge_looks(into: dict[str, Any], by_axis: dict[str, Any]) -> None:
+    """Add a later look's results, comparison by comparison: a comparison decided at an earlier
+    look keeps that result (it stopped there: later looks re-run fewer of the arm's trials, for
+    its other comparisons), an undecided one takes the later look's."""
     for axis, per_base in by_axis.items():
         for base, per_arm in per_base.items():
-            into.setdefault(axis, {}).setdefault(base, {}).update(per_arm)
+            kept = into.setdefault(axis, {}).setdefault(base, {})
+            for arm, result in per_arm.items():
+                if (kept.get(arm, {}).get("verdict") or {}).get("word") in (None, UNDECIDED):
+                    kept[arm] = result
 
 
 def confirmed_speedups(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
@@ -177,7 +182,7 @@ def confirmed_speedups(trials: pd.DataFrame, metric: str, tolerance: float = 0.0
         for arm in at["arm"]:
             last[arm] = int(look)
         for name, (tol, cap) in named.items():
-            _merge(merged[name], look_speedups(trials, rows, metric, int(look), ci, tol, cap))
+            merge_looks(merged[name], look_speedups(trials, rows, metric, int(look), ci, tol, cap))
     undecided = open_arms([merged[t] for t in DECIDING if t in merged], baselines)
     failed = {row["arm"]: int(row.get("look") or 1) for row in trials.attrs.get("confirmations") or []
               if row.get("state") != "COMPLETE" and row.get("rule") == rule}

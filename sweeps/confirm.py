@@ -8,8 +8,8 @@ The rule, as the report states it:
   ``core.seeding``) to the n that the power estimate of the open comparisons asks for (times
   ``MARGIN``; ``FALLBACK_GROWTH`` when none has an estimate), at least ``GROWTH[0]`` and at
   most ``GROWTH[1]`` times the previous look's n, cut to what the remaining budget allows, and
-  only for the arms still open and the baselines, each with the finalists its undecided
-  comparisons were read at (``_narrowed``);
+  only for the arms still open (all their finalists) and the baselines their undecided
+  comparisons name (only the trials those targets came from: ``_narrowed``);
 - every look's interval is taken at 1 - alpha / L (``sweep.confirm_looks`` = L): Bonferroni;
 - an arm stops when its verdicts against every baseline, on every speed-up axis, at the strict
   target and at the small-budget one (each baseline's best within SMALL_BUDGET NFE), are decided
@@ -36,6 +36,7 @@ from analysis.confirmed import (
     finalists,
     look_ci,
     look_speedups,
+    merge_looks,
     open_arms,
 )
 from analysis.fronts import baseline_arms
@@ -84,23 +85,19 @@ def _wanted_growth(results: list[dict[str, Any]], arms: list[str], n: int) -> in
 
 def _narrowed(plan: dict[str, list], results: list[dict[str, Any]], open_: list[str],
               baselines: list[str]) -> dict[str, list]:
-    """The finalists a later look needs: of each open arm, the trials its undecided comparisons
-    were read at (the cheapest reaching the target, and the power estimate's deciding trial);
-    of each baseline, the trials those comparisons' targets came from (a baseline none of them
-    names is left out). An arm with none named keeps all its finalists."""
+    """The finalists a later look needs: every finalist of each open arm (a cheaper trial that
+    reached the target in some replicates may decide it), and of each baseline the trials its
+    undecided comparisons' targets came from (a baseline none of them names is left out)."""
     need: dict[str, set] = {}
     for by_axis in results:
         for per_base in by_axis.values():
             for base, per_arm in per_base.items():
                 for arm, r in per_arm.items():
-                    if arm not in open_ or (r.get("verdict") or {}).get("word") != UNDECIDED:
-                        continue
-                    deciding = ((r.get("verdict") or {}).get("to_decide") or {}).get("trial")
-                    need.setdefault(arm, set()).update(t for t in (r.get("method_trial"), deciding) if t is not None)
-                    if r.get("baseline_trial") is not None:
+                    if arm in open_ and (r.get("verdict") or {}).get("word") == UNDECIDED \
+                            and r.get("baseline_trial") is not None:
                         need.setdefault(base, set()).add(r["baseline_trial"])
     keep = [a for a in plan if a in open_ or (a in baselines and (a in need or not need))]
-    return {a: [t for t in plan[a] if t in need.get(a, ())] or plan[a] for a in keep}
+    return {a: plan[a] if a in open_ else ([t for t in plan[a] if t in need.get(a, ())] or plan[a]) for a in keep}
 
 
 def _check_rule(records: list[dict], rule: dict) -> None:
@@ -141,9 +138,10 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
     n0 = int(arms[next(iter(plan))].cfg.eval.n_samples)
     ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan)
     results: list[dict[str, Any]] = []
+    merged: list[dict[str, Any]] = [{}, {}]  # per deciding target, each comparison as it stands
     for look in range(1, looks + 1):
         if look > 1:
-            plan = _narrowed(plan, results, open_, baselines)
+            plan = _narrowed(plan, merged, open_, baselines)
         todo = list(plan)
         if look > 1:
             # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
@@ -170,7 +168,9 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
         if not comparing or not results[0]:
             log(f"confirmations: look {look} at n = {n}: no comparison with a baseline; stopping")
             break
-        still = open_arms(results, baselines)
+        for into, by_axis in zip(merged, results, strict=True):
+            merge_looks(into, by_axis)  # a comparison decided at an earlier look stays decided
+        still = open_arms(merged, baselines)
         failed = [a for a in open_ if any(r["arm"] == a and r.get("state") != "COMPLETE" for r in out)]
         if failed:  # a failed evaluation is recorded as such; a larger n would not mend it
             log(f"confirmations: look {look}: {', '.join(failed)} failed; not confirmed further")
@@ -181,5 +181,5 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
             f"open {', '.join(open_) or 'none'}")
         if not open_:
             break
-        growth = growth * _wanted_growth(results, open_, n)
+        growth = growth * _wanted_growth(merged, open_, n)
     return done
