@@ -2,17 +2,16 @@
 fresh seeds, in looks that grow the sample size until each comparison is decided.
 
 A look evaluates its finalists at one seed and one n, so their bootstrap replicates pair
-(``analysis.intervals``); the target is the primary baseline's finalist measured there, not the
-search's minimum over many noisy trials (which reads optimistic: the winner's curse). Each
-comparison, arm vs the primary baseline on every speed-up axis, is read off that look's
-records alone, its interval at 1 - alpha / L (the error rate split evenly over the L looks the
-rule allows: Bonferroni, valid whatever n each look picks), and judged by
-``analysis.verdicts.verdict``. An arm's confirmed result is that of the last look it was
-evaluated at together with the baseline. The looks' records carry the rule (``rule``).
+(``analysis.intervals``); the target is a baseline's finalist measured there, not the search's
+minimum over many noisy trials (which reads optimistic: the winner's curse). Each comparison,
+arm vs every baseline on every speed-up axis at each target (``targets``), is read off one
+look's records alone, its interval at 1 - alpha / L (the error rate split evenly over the L
+looks the rule allows: Bonferroni), and judged by ``analysis.verdicts.verdict``. A comparison
+keeps the look at which it was decided, else takes its arm's last look (``merge_looks``). The
+looks' records carry the rule (``rule``).
 
-Finalists (``finalists``): for each arm, the trial each search speed-up was read at (strict
-and tolerant targets, every axis) and its best trial; for the primary baseline, its best trial
-and the trials its tolerant targets are read at.
+Finalists (``finalists``): every trial a search speed-up was read at, on both sides (every
+baseline, target and axis), and every arm's best trial.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from analysis.cost_axes import SPEEDUP_AXES
 from analysis.fronts import baseline_arms, iso_quality_speedup, speedups
 from analysis.intervals import SPEEDUP_CI, smallest_budget
 from analysis.measured import Points, points_for
-from analysis.picks import best_by_arm
+from analysis.picks import best_by_arm, with_arrays
 from analysis.trials import arm_order
 from analysis.verdicts import UNDECIDED
 
@@ -84,11 +83,7 @@ def finalists(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
 def confirmation_rows(trials: pd.DataFrame) -> pd.DataFrame:
     """The COMPLETE confirmation records of a run (every look) as a frame like the trials',
     with ``look`` filled (1 for confirmations written before looks existed)."""
-    rows = [
-        {k: np.asarray(v, dtype=float) if (k.startswith("boot.") or k == "wallclock_runs") and isinstance(v, tuple)
-         else v for k, v in row.items()}
-        for row in trials.attrs.get("confirmations") or [] if row.get("state") == "COMPLETE"
-    ]
+    rows = [with_arrays(row) for row in trials.attrs.get("confirmations") or [] if row.get("state") == "COMPLETE"]
     frame = pd.DataFrame(rows)
     if frame.empty:
         return frame

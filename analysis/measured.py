@@ -3,7 +3,7 @@ and a front are read off (``analysis.fronts``, ``analysis.intervals``)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import pandas as pd
@@ -33,12 +33,8 @@ class Points:
 
     def subset(self, mask: np.ndarray) -> Points:
         """The points where ``mask`` is True (pairing kept)."""
-        def pick(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else a[mask]
-        return Points(cost=self.cost[mask], quality=self.quality[mask], quality_lo=self.quality_lo[mask],
-                      quality_hi=self.quality_hi[mask], nfe=self.nfe[mask], trial=self.trial[mask],
-                      drafter=self.drafter[mask], boot=self.boot[mask], pairing=self.pairing,
-                      runs=pick(self.runs), smallest=pick(self.smallest))
+        return Points(**{f.name: getattr(self, f.name) if f.name == "pairing" or getattr(self, f.name) is None
+                         else getattr(self, f.name)[mask] for f in fields(self)})
 
     def within(self, budget: float | None) -> Points:
         """The points at most ``budget`` NFE per sample (all when None): a baseline at a small budget."""

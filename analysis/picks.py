@@ -66,10 +66,10 @@ def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> pd.Series 
             if r["arm"] == arm and r["confirm_of"] == trial and r["state"] == "COMPLETE"]
     if not rows:
         return None
-    first = min(rows, key=lambda r: (r.get("look") or 1))
-    return pd.Series({k: np.asarray(v, dtype=float) if _array(k) and isinstance(v, tuple) else v
-                      for k, v in first.items()})
+    return pd.Series(with_arrays(min(rows, key=lambda r: (r.get("look") or 1))))
 
 
-def _array(column: str) -> bool:
-    return column.startswith("boot.") or column == "wallclock_runs"
+def with_arrays(row: dict) -> dict:
+    """A confirmation row of ``attrs`` with its replicates and timed runs back as arrays."""
+    return {k: np.asarray(v, dtype=float) if (k.startswith("boot.") or k == "wallclock_runs")
+            and isinstance(v, tuple) else v for k, v in row.items()}
