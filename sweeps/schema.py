@@ -71,6 +71,7 @@ class EvalConf:
     primary_metric: str = MISSING
     metric_options: dict[str, Any] = field(default_factory=dict)  # free: metric -> options
     n_boot: int = MISSING
+    boot_metrics: str = _choice("all", "primary", default="all")  # metrics with intervals (primary: the front's only)
     timing_repeats: int = MISSING
     save_samples: int = MISSING
     feature_net: FeatureNetConf = field(default_factory=FeatureNetConf)

@@ -17,6 +17,12 @@ from sweeps.wandb_settings import wandb_settings
 
 # report figures the study run shows as images (those the report wrote)
 STUDY_FIGURES = ("front_nfe", "front_wallclock", "speedup_vs_t0", "learning_curves", "sample_grids")
+# A trial's run skips what the study run already holds (host, git, pip packages, console) and
+# W&B's system monitor: measured 0.13 s per init with them, 0.014 s without, and the monitor
+# samples the CPU while trials are timed.
+LEAN_RUN = {"x_disable_meta": True, "x_disable_stats": True, "x_disable_machine_info": True,
+            "disable_git": True, "disable_code": True, "save_code": False, "console": "off",
+            "x_save_requirements": False}
 
 
 class NullLogger:
@@ -53,10 +59,12 @@ class WandbLogger:
             except Exception:  # noqa: BLE001 - W&B may already be shutting down
                 pass
 
-    def _init(self, **kw):  # noqa: ANN003, ANN202
+    def _init(self, lean: bool = False, **kw):  # noqa: ANN003, ANN202
         import wandb
 
         Path(self.settings["dir"]).mkdir(parents=True, exist_ok=True)
+        if lean:
+            kw["settings"] = wandb.Settings(**LEAN_RUN)
         return wandb.init(**self.settings, reinit="create_new", **kw)
 
     def _guard(self, fn, *args) -> None:  # noqa: ANN001
@@ -75,7 +83,7 @@ class WandbLogger:
     def _begin(self, record: dict, cfg: DictConfig | None) -> None:
         kind = "confirm" if record.get("confirm") else "trial"
         name = f"{record['arm']}#{record['trial']}" + ("-confirm" if kind == "confirm" else "")
-        self.open[_key(record)] = self._init(name=name, job_type=kind, config=trial_config(record, cfg))
+        self.open[_key(record)] = self._init(lean=True, name=name, job_type=kind, config=trial_config(record, cfg))
 
     def trial(self, record: dict, ev: object, cfg: DictConfig | None = None) -> None:
         """Log the finished trial (its values, CIs, floors and costs) and close its run."""

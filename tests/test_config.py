@@ -39,6 +39,7 @@ def test_experiment_sets_arms_and_user_overrides_win():
         ("method.t00=0.5", "method.t00"),
         ("method=nonexistent", "method"),
         ("eval.timing_repeats=1", "eval.timing_repeats"),  # a median needs at least 3 whole runs
+        ("eval.boot_metrics=some", "eval.boot_metrics"),
     ],
 )
 def test_bad_input_names_the_key(override, key):
@@ -73,3 +74,19 @@ def test_cache_keys_follow_exactly_the_config_that_made_the_model(tmp_path):
     assert store.key("refiner", base) != store.key("refiner", other_pairing)
     assert store.key("noise_model", base) == store.key("noise_model", other_drafter)
     assert store.key("refiner", base) != store.key("refiner", other_drafter)
+
+
+def test_the_toy_studies_bootstrap_their_primary_metric_alone():
+    import torch
+
+    from lightning_modules.tracks.base import Reference
+    from sweeps.models import track_of
+
+    g = torch.Generator().manual_seed(0)
+    samples, ref = torch.randn(500, 2, generator=g), torch.randn(500, 2, generator=g)
+    for experiment, booted in (("quickstart", {"hist_tv"}), ("smoke", {"hist_tv", "sw2", "energy"})):
+        cfg = compose([f"experiment={experiment}"])
+        q = track_of(cfg).quality(cfg, None, samples, Reference(ref, {}))
+        assert {k[:-3] for k in q if k.endswith("_ci")} == booted, experiment
+        assert {k[:-5] for k in q if k.endswith("_boot")} == booted, experiment
+        assert {"hist_tv", "sw2", "energy"} <= set(q)

@@ -65,6 +65,17 @@ def test_reference_floor_matches_quality_without_bootstrap():
     assert q["sw2_ci"] == [q["sw2"], q["sw2"]]
 
 
+def test_only_the_booted_metrics_get_intervals_and_replicates():
+    x, ref = gaussian(800, seed=6), gaussian(800, seed=7)
+    full = quality(x, ref, n_boot=30, seed=2, replicates=True)
+    lean = quality(x, ref, n_boot=30, seed=2, replicates=True, boot=["hist_tv"])
+    # Values do not depend on the bootstrap; the booted metric's interval and replicates are
+    # the full call's (its own generator), the others have neither.
+    assert {name: lean[name] for name in NAMES} == {name: full[name] for name in NAMES}
+    assert lean["hist_tv_ci"] == full["hist_tv_ci"] and lean["hist_tv_boot"] == full["hist_tv_boot"]
+    assert set(lean) == {*NAMES, "hist_tv_ci", "hist_tv_boot"}
+
+
 # --- shifted Gaussians: monotone, sw2 closed form --------------------------------------
 
 

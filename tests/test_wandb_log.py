@@ -68,6 +68,9 @@ def test_point_trials_log_a_scatter(tmp_path, fake_wandb, smoke_runs):
     logger.trial(record, _evaluation(record, SampleBatch(torch.randn(50, 2), None, 1.0)), cfg)
     assert messages == [] and "samples" in fake_wandb[-1].logged[0]
     assert record["evaluator"] is None and "evaluator" not in fake_wandb[-1].config  # points: no evaluator model
+    # A trial's run is lean (no system monitor sampling the CPU while trials are timed).
+    lean = fake_wandb[-1].init["settings"]
+    assert lean.x_disable_stats and lean.x_disable_meta and lean.console == "off"
     # A failed trial has no samples: its error goes to the run summary.
     failed = {**record, "state": "FAIL", "error": "ValueError: boom"}
     for key in ("quality", "cost", "reference_floor"):
@@ -87,6 +90,7 @@ def test_the_study_run_holds_every_models_training_curve(tmp_path, fake_wandb, s
     cfg = OmegaConf.create({"logger": {"name": "wandb", "project": "wsbench", "entity": None, "mode": "offline",
                                        "log_samples": True}, "sweep": {"study": "s"}})
     WandbLogger(cfg, run_dir, log=lambda *_: None).study(summary)
+    assert "settings" not in fake_wandb[-1].init  # the study run keeps W&B's metadata (host, git, packages)
     tables = {k: v for logged in fake_wandb[-1].logged for k, v in logged.items()}
     curves = tables["training_curves"]
     assert curves.columns == ["model", "role", "step", "loss", "value"]

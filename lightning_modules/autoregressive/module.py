@@ -27,7 +27,6 @@ class ARModule(ValidationLoss, L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.val_loss(batch)
         check_finite(loss, "autoregressive", self.global_step)
-        self.log("train/loss", loss)
         return loss
 
     def configure_optimizers(self):  # noqa: ANN201

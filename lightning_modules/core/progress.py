@@ -15,6 +15,8 @@ import time
 
 import lightning as L
 
+from lightning_modules.core.curve_log import step_loss
+
 _LABEL = contextvars.ContextVar("training_label", default=None)
 
 
@@ -43,9 +45,9 @@ def callbacks(max_steps: int) -> list[L.Callback]:
     return [TrainingBar(label, max_steps) if use_bars() else ProgressLines(label, max_steps)]
 
 
-def _loss(trainer) -> str:  # noqa: ANN001
-    loss = trainer.callback_metrics.get("train/loss")
-    return f"{float(loss):.4g}" if loss is not None else "-"
+def _loss(trainer, outputs) -> str:  # noqa: ANN001
+    loss = step_loss(trainer, outputs)
+    return f"{loss:.4g}" if loss is not None else "-"
 
 
 class ProgressLines(L.Callback):
@@ -66,7 +68,7 @@ class ProgressLines(L.Callback):
         self.next += self.every
         rate = (step - self.first) / max(1e-9, time.perf_counter() - self.start)
         eta = (self.max_steps - step) / rate if rate > 0 else 0.0
-        print(f"  [{self.label}] step {step}/{self.max_steps} loss {_loss(trainer)} | {rate:.0f} steps/s, "
+        print(f"  [{self.label}] step {step}/{self.max_steps} loss {_loss(trainer, outputs)} | {rate:.0f} steps/s, "
               f"ETA {eta:.0f}s", flush=True)
 
 
@@ -87,7 +89,7 @@ class TrainingBar(L.Callback):
         if self.bar is not None:
             self.bar.update(trainer.global_step - self.bar.n)
             if trainer.global_step % 20 == 0:
-                self.bar.set_postfix_str(f"loss {_loss(trainer)}", refresh=False)
+                self.bar.set_postfix_str(f"loss {_loss(trainer, outputs)}", refresh=False)
 
     def on_train_end(self, trainer, pl_module) -> None:  # noqa: ANN001
         if self.bar is not None:

@@ -48,8 +48,7 @@ class RefinerModule(ValidationLoss, L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch)
         check_finite(loss, self.loss_name, self.global_step)
-        self.log("train/loss", loss, prog_bar=True)
-        return loss
+        return loss  # the curve and progress callbacks read it (training.fit); no per-step self.log
 
     def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:
         return self.loss(batch)

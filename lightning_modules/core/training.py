@@ -63,11 +63,10 @@ def fit(
         warnings.simplefilter("ignore")
         trainer.fit(module, train_dataloaders=batches, val_dataloaders=val_batches, ckpt_path=resume)
     seconds = time.perf_counter() - start
-    loss = trainer.callback_metrics.get("train/loss")
     module.eval()
     return {
         "steps": int(trainer.global_step),
-        "final_loss": float(loss) if isinstance(loss, torch.Tensor) else None,
+        "final_loss": curve.last,
         "seconds": seconds,
         "curve": curve.csv(),
         "resumed_from": done,

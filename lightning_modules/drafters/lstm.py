@@ -40,7 +40,6 @@ class LSTMDrafter(ValidationLoss, L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.val_loss(batch)
         check_finite(loss, "LSTM", self.global_step)
-        self.log("train/loss", loss)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:

@@ -38,7 +38,6 @@ class VAEDrafter(ValidationLoss, L.LightningModule):
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         loss = self.loss(batch[0])
         check_finite(loss, "VAE", self.global_step)
-        self.log("train/loss", loss)
         return loss
 
     def val_loss(self, batch: tuple[torch.Tensor, ...]) -> torch.Tensor:

@@ -81,7 +81,6 @@ class CausalTransformerLM(ValidationLoss, L.LightningModule):
     def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
         loss = self.val_loss(batch)
         check_finite(loss, "evaluator LM", self.global_step)
-        self.log("train/loss", loss)
         return loss
 
     def _lr_factor(self, step: int) -> float:

@@ -102,7 +102,6 @@ class ClassifierModule(ValidationLoss, L.LightningModule):
         loss = F.cross_entropy(self.net(x), y)
         if not torch.isfinite(loss):
             raise FloatingPointError(f"non-finite classifier loss at step {self.global_step}")
-        self.log("train/loss", loss)
         return loss
 
     def val_loss(self, batch: tuple[Tensor, ...]) -> Tensor:

@@ -223,7 +223,7 @@ def _resolve(metrics: Sequence[str]) -> list[str]:
 def image_quality(
     samples: Tensor, reference: Tensor, feature_net: nn.Module, *,
     metrics: Sequence[str] = IMAGE_METRICS, n_boot: int = 100, ci: float = 0.95, seed: int = 0,
-    replicates: bool = False,
+    replicates: bool = False, boot: Sequence[str] | None = None,
 ) -> dict[str, float | list[float]]:
     """FID/KID of generated images against reference images, with intervals.
 
@@ -236,6 +236,8 @@ def image_quality(
         replicates: also return each metric's replicates as ``name + "_boot"`` (fid: the
             bootstrap, paired across calls with one seed; kid: its per-subset values, whose
             subsets are also the same for one seed and sizes).
+        boot: the metrics that get an interval (None: all); the others get their value alone
+            (no ``name + "_ci"``, no replicates), as in ``metrics.quality``.
 
     Returns:
         ``{name: value, name + "_ci": [lo, hi]}`` with python floats, like ``metrics.quality``.
@@ -253,11 +255,13 @@ def image_quality(
     ref_feats = image_features(feature_net, reference) if reference.ndim == 4 else reference
     out: dict[str, float | list[float]] = {}
     for name in names:
-        est = fid(gen_feats, ref_feats, n_boot=n_boot, seed=seed) if name == "fid" else \
+        booted = boot is None or name in boot
+        est = fid(gen_feats, ref_feats, n_boot=n_boot if booted else 0, seed=seed) if name == "fid" else \
             kid(gen_feats, ref_feats, seed=seed)
         out[name] = est.value
-        out[name + "_ci"] = percentile_interval(est, ci)
-        if replicates:
+        if booted:
+            out[name + "_ci"] = percentile_interval(est, ci)
+        if replicates and booted:
             out[name + "_boot"] = boot_record(est)
     return out
 

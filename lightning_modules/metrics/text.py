@@ -165,9 +165,11 @@ def _resolve(metrics: Sequence[str]) -> list[str]:
 
 
 def _estimates(samples: Tensor, lm: LogitsLM | None, names: list[str], n_boot: int,
-               seed: int) -> dict[str, Estimate]:
+               seed: int, boot: Sequence[str] | None = None) -> dict[str, Estimate]:
     out = {}
+    full = n_boot
     for name in names:
+        n_boot = full if boot is None or name in boot else 0
         if name == "gen_ppl":
             if lm is None:
                 raise ValueError("gen_ppl needs an evaluator LM")
@@ -182,8 +184,10 @@ def _estimates(samples: Tensor, lm: LogitsLM | None, names: list[str], n_boot: i
 def text_quality(
     samples: Tensor, lm: LogitsLM | None, *, metrics: Sequence[str] = TEXT_METRICS,
     n_boot: int = 100, ci: float = 0.95, seed: int = 0, replicates: bool = False,
+    boot: Sequence[str] | None = None,
 ) -> dict[str, float | list[float]]:
-    """Text metrics of generated token ids [n, L], with bootstrap intervals over the samples.
+    """Text metrics of generated token ids [n, L], with bootstrap intervals over the samples
+    (of the metrics in ``boot``; None: all; the others get their value alone).
 
     Every metric uses its own generator seeded with ``seed`` (the same resamples for each), so
     a value does not depend on which other metrics are requested. ``replicates`` adds each
@@ -199,10 +203,12 @@ def text_quality(
     if n_boot < 0:
         raise ValueError(f"n_boot must be >= 0; got {n_boot}")
     out: dict[str, float | list[float]] = {}
-    for name, est in _estimates(check_tokens(samples), lm, names, n_boot, seed).items():
+    for name, est in _estimates(check_tokens(samples), lm, names, n_boot, seed, boot).items():
+        booted = boot is None or name in boot
         out[name] = float(est.value)
-        out[name + "_ci"] = percentile_interval(est, ci)
-        if replicates:
+        if booted:
+            out[name + "_ci"] = percentile_interval(est, ci)
+        if replicates and booted:
             out[name + "_boot"] = boot_record(est)
     return out
 

@@ -21,6 +21,14 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, check_section
 
 
+def booted(cfg: DictConfig) -> list[str]:
+    """The metrics whose values get bootstrap intervals (eval.boot_metrics): all of eval.metrics,
+    or the primary one alone (the only one fronts, speed-ups and verdicts read)."""
+    if cfg.eval.get("boot_metrics", "all") == "primary":
+        return [cfg.eval.primary_metric]
+    return list(cfg.eval.metrics)
+
+
 @dataclass(frozen=True)
 class MetricInfo:
     """How a quality metric reads: its label and direction (fronts minimise the primary), and

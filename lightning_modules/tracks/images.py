@@ -13,7 +13,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, register_model
 from lightning_modules.core.roles import section
 from lightning_modules.data.images import IMAGE_DATASETS, ImageDataModule
-from lightning_modules.tracks.base import MetricInfo, Reference, Track, evaluator_field
+from lightning_modules.tracks.base import MetricInfo, Reference, Track, booted, evaluator_field
 
 IMAGE_METRICS = ("fid", "kid")
 
@@ -89,7 +89,7 @@ class ImagesTrack(Track):
 
         net = models.get("feature_net", cfg)
         return image_quality(samples, ref.features, net, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot,
-                             seed=cfg.seed, replicates=True)
+                             seed=cfg.seed, replicates=True, boot=booted(cfg))
 
     def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
         rows = [batch.samples[:8]] if batch.drafts is None else [batch.drafts[:8], batch.samples[:8]]

@@ -11,7 +11,7 @@ from omegaconf import DictConfig, OmegaConf
 from lightning_modules.core.registry import Knob
 from lightning_modules.data.toy import TOY_DATASETS, ToyDataModule
 from lightning_modules.metrics import METRICS, quality, reference_floor
-from lightning_modules.tracks.base import MetricInfo, Reference, Track
+from lightning_modules.tracks.base import MetricInfo, Reference, Track, booted
 
 LABELS = {"sw2": "sliced W2", "energy": "energy distance", "hist_tv": "histogram TV"}
 
@@ -46,7 +46,7 @@ class PointsTrack(Track):
 
     def quality(self, cfg: DictConfig, models: Any, samples: torch.Tensor, ref: Reference) -> dict:
         return quality(samples, ref.samples, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                       options=metric_options(cfg), replicates=True)
+                       options=metric_options(cfg), replicates=True, boot=booted(cfg))
 
     def wandb_samples(self, wandb: Any, record: dict, batch: Any, cfg: DictConfig, models: Any) -> Any:
         table = wandb.Table(columns=["x", "y"], data=batch.samples[:1000, :2].tolist())

@@ -16,7 +16,7 @@ from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.registry import Knob, register_model, transformer_effort
 from lightning_modules.core.roles import section, without_off
 from lightning_modules.data.text import TEXT_DATASETS, TextDataModule
-from lightning_modules.tracks.base import MetricInfo, Reference, Track, evaluator_field
+from lightning_modules.tracks.base import MetricInfo, Reference, Track, booted, evaluator_field
 
 TEXT_COLUMNS = ("arm", "trial", "index", "draft", "sample")
 MAX_TEXT_ROWS = 16
@@ -152,7 +152,7 @@ class TextTrack(Track):
 
         lm = models.get("text_lm", cfg)
         q = text_quality(samples, lm, metrics=list(cfg.eval.metrics), n_boot=cfg.eval.n_boot, seed=cfg.seed,
-                         replicates=True)
+                         replicates=True, boot=booted(cfg))
         if cfg.eval.text_lm.hub:  # opt-in, online: a hub LM scores the decoded text as well
             dm = models.data(cfg)
             q.update(self._hub_ppl(cfg, [dm.decode(row) for row in samples]))
