@@ -76,6 +76,7 @@ def test_the_substrates_keys_are_those_it_was_trained_under():
     assert store.key("mdlm", arms["mdlm[d5]"]) == "mdlm-261f76f3c850416b"  # depth 5 at 80,000, in training
     assert store.key("mdlm", arms["mdlm[d1]"]) == "mdlm-39dc6029f69d64e0"  # the light denoiser, shipped
     assert store.key("mdlm", arms["mdlm[d1,40k]"]) == "mdlm-dc7162fe9e1685af"  # its 40,000-step partner
+    assert store.key("mdlm", arms["mdlm[d2]"]) == "mdlm-45e4ca830b7b88df"  # the depth-2 light denoiser, shipped
     assert store.key("ar", arms["ar"]) == "ar-729082095575f54f"
     assert store.key("text_lm", arms["ar"]) == "text_lm-7cb6dddbf5cb4ef5"  # 6 x 256, dropout 0.2, bf16 autocast
     assert store.key("ar", arms["ar[2x]"]) == "ar-95ca9804bae03235"
