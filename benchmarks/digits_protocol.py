@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from lightning_modules.core.registry import METHODS, build_method
+from lightning_modules.metrics._common import counts_of
 from lightning_modules.metrics.fid import image_features
 from sweeps.arms import build_arms
 from sweeps.cache import ArtifactCache
@@ -103,12 +104,6 @@ def kid_replicates(gen: torch.Tensor, ref: torch.Tensor, gen_counts: torch.Tenso
     return value, mmd(gen_counts, ref_counts).numpy()
 
 
-def counts(idx: torch.Tensor, size: int) -> torch.Tensor:
-    out = torch.zeros(idx.shape[0], size, dtype=torch.float64)
-    out.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
-    return out
-
-
 def interval(value: float, reps: np.ndarray, level: float) -> list[float]:
     """The percentile interval of the replicates, centred on the value (as percentile_interval)."""
     centred = reps - reps.mean() + value
@@ -174,7 +169,7 @@ def main() -> None:
                     est[key] = fid_replicates(g, ref_feats, gen_idx[n], ref_idx if joint else None,
                                               ref_moms if joint else fixed)
                 else:
-                    est[key] = kid_replicates(g, ref_feats, counts(gen_idx[n], n), counts(ref_idx, m))
+                    est[key] = kid_replicates(g, ref_feats, counts_of(gen_idx[n], n), counts_of(ref_idx, m))
             rows = []
             for (arm, which), (value, reps) in est.items():
                 if roles[arm] == "baseline":

@@ -84,8 +84,12 @@ def bootstrap_indices(n: int, n_boot: int, generator: torch.Generator) -> Tensor
 def bootstrap_counts(n: int, n_boot: int, generator: torch.Generator) -> Tensor:
     """Multinomial counts [n_boot, n] (float64, rows sum to n): how often each of the
     n samples appears in each resample. Same law as :func:`bootstrap_indices`."""
-    idx = bootstrap_indices(n, n_boot, generator)
-    counts = torch.zeros(n_boot, n, dtype=torch.float64)
+    return counts_of(bootstrap_indices(n, n_boot, generator), n)
+
+
+def counts_of(idx: Tensor, n: int) -> Tensor:
+    """Multiplicities [B, n] (float64) of the resample indices ``idx`` [B, k] in range(n)."""
+    counts = torch.zeros(idx.shape[0], n, dtype=torch.float64)
     counts.scatter_add_(1, idx, torch.ones_like(idx, dtype=torch.float64))
     return counts
 
