@@ -24,6 +24,8 @@ import pandas as pd
 from analysis.cost_axes import SPEEDUP_AXES
 from analysis.fronts import baseline_arms, iso_quality_speedup, speedups
 from analysis.intervals import SPEEDUP_CI, smallest_budget
+from analysis.matched import declared
+from analysis.matched import finalists as matched_finalists
 from analysis.measured import Points, points_for
 from analysis.picks import best_by_arm, with_arrays
 from analysis.trials import arm_order
@@ -57,10 +59,13 @@ def finalists(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
               budget: float | None = SMALL_BUDGET) -> dict[str, list[Any]]:
     """``{arm: [search trial, ...]}`` to confirm, the baselines first, then arm order: every
     trial a speed-up vs any baseline was read at (both sides, every target and axis), and
-    every arm's best trial."""
+    every arm's best trial. A study comparing at matched settings (`sweep.matched_on`) re-runs
+    its matched comparisons instead (``analysis.matched.finalists``)."""
     primary, baselines = baseline_arms(trials)
     if primary is None:
         return {}
+    if declared(trials):  # a matched study re-runs its matched comparisons (analysis.matched)
+        return matched_finalists(trials, metric)
     picks = best_by_arm(trials, metric)
     out: dict[str, list[Any]] = {b: [] for b in baselines}
     for tol, cap in targets(tolerance, budget).values():

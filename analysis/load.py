@@ -111,6 +111,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "others_computing": _number(((record.get("cost") or {}).get("load") or {}).get("concurrent")),
         "look": record.get("look", 1 if record.get("confirm") else None),
         "rule": record.get("rule"),  # a confirmation's stopping rule (sweeps.confirm)
+        "matched": record.get("matched"),  # {on: [knobs], delta}: compare at equal settings (analysis.matched)
         "seconds": _number(record.get("seconds")),
         "wallclock_runs": _per_sample_runs(record),
     }

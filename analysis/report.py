@@ -25,6 +25,7 @@ from analysis.labels import (
     uses_evaluator,
 )
 from analysis.load import load_trials
+from analysis.matched import MATCHED_NOTE, best_matching, declared, matched_rows, matched_table
 from analysis.summary import DEFAULT_TOLERANCE, build_summary, strict
 from analysis.tables import (
     fmt_number,
@@ -170,7 +171,8 @@ def write_report(
 ) -> dict[str, Any]:
     """Analyse ``RUN_DIR/trials.jsonl`` and write to ``out`` (default ``RUN_DIR/report``):
     ``summary.json``; figures as PNG and PDF (``front_nfe``, ``front_wallclock``,
-    ``speedup_vs_t0``, ``learning_curves`` where the run folder holds training curves) and the track's sample view (points: ``samples`` scatter; images:
+    ``speedup_vs_t0``, ``learning_curves`` where the run folder holds training curves,
+    ``diagnostic_<name>`` for each of its diagnostics) and the track's sample view (points: ``samples`` scatter; images:
     ``samples`` image rows and ``grids/<arm>.png``; text: ``samples.md``; a plugin track:
     none); tables ``front``, ``speedup`` and (after confirmation looks) ``confirmed`` as .md and .tex. Returns the summary as written;
     ``summary["files"]`` lists every file written, relative to ``out``.
@@ -190,6 +192,7 @@ def write_report(
     # matplotlib is imported only when figures are drawn: `import analysis` stays light and
     # MPLCONFIGDIR set by a caller (or a test) before this point is honoured.
     from analysis.curves import plot_learning_curves
+    from analysis.diagnostics import plot_diagnostics
     from analysis.figures import plot_front, plot_speedup_vs_t0
 
     out.mkdir(parents=True, exist_ok=True)
@@ -219,6 +222,7 @@ def write_report(
     files += renderer.samples(ctx)
     files += renderer.tables(ctx)
     files += plot_learning_curves(run_dir, out / "learning_curves")
+    files += plot_diagnostics(run_dir, out)
     name = metric_text(summary)
     files += write_table(
         out,
@@ -234,6 +238,13 @@ def write_report(
         caption=f"Speed-up at iso-{name} vs each baseline",
         note=" ".join(n for n in (note, speedup_note(summary)) if n),
     )
+    matched = declared(trials)
+    if matched:
+        rows = matched_rows(trials, metric, list(matched["on"]), float(matched["delta"]))
+        summary["matched"] = {**matched, "best": best_matching(rows), "rows": rows}
+        files += write_table(out, "matched", *matched_table(rows, metric),
+                             caption=f"Each arm against {summary['baseline']} at equal {', '.join(matched['on'])}, "
+                                     "paired on the same seeds", note=MATCHED_NOTE)
     confirmed = confirmed_table(summary)
     if confirmed is not None:
         uncertain = ((summary.get("confirmed") or {}).get("uncertainty") or {}).get("text")

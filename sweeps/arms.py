@@ -15,12 +15,16 @@ from sweeps.config import compose, split_override, with_params
 from sweeps.errors import ConfigError
 from sweeps.validate import validate_run, validate_sweep
 
+SAMPLERS = ("grid", "tpe", "nsga2")
+
 
 @dataclass
 class Arm:
     name: str
     cfg: DictConfig
     space: dict = field(default_factory=dict)
+    sampler: str = "grid"  # the arm's own (sweep.arms.<name>.sampler), else the study's sweep.sampler
+    n_trials: int | None = None  # tpe / nsga2: the arm's budget (null -> 20)
 
     def grid(self) -> list[dict]:
         """Every combination of the space's listed values, in a fixed order."""
@@ -43,11 +47,26 @@ def _space(raw: object, arm: str, sampler: str) -> dict:
     return space
 
 
+def _sampler(spec: dict, arm: str, cfg: DictConfig) -> tuple[str, int | None]:
+    """The arm's sampler and trial budget: its own `sampler` / `n_trials` keys, else the study's
+    (so one study can search a small grid exhaustively and a large space with TPE)."""
+    unknown = set(spec) - {"set", "space", "sampler", "n_trials"}
+    if unknown:
+        key = sorted(unknown)[0]
+        raise ConfigError(f"sweep.arms.{arm}.{key}", spec[key], "not a key of an arm (set, space, sampler, n_trials)")
+    sampler = spec.get("sampler", cfg.sweep.sampler)
+    if sampler not in SAMPLERS:
+        raise ConfigError(f"sweep.arms.{arm}.sampler", sampler, f"one of {', '.join(SAMPLERS)}")
+    n_trials = spec.get("n_trials", cfg.sweep.n_trials)
+    if n_trials is not None and (isinstance(n_trials, bool) or not isinstance(n_trials, int) or n_trials < 1):
+        raise ConfigError(f"sweep.arms.{arm}.n_trials", n_trials, "an integer >= 1 or null")
+    return str(sampler), n_trials
+
+
 def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
     """The study config and its validated arms (the override rule: sweeps.overrides)."""
     cfg = compose(overrides)
     validate_sweep(cfg)
-    sampler = cfg.sweep.sampler
     exp = [f"experiment={cfg.experiment}"] if cfg.experiment else []
     user = [o for o in overrides if not o.startswith("experiment=")]
     arms: list[Arm] = []
@@ -55,7 +74,9 @@ def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
     if not raw_arms:
         with _in_arm(cfg.method.name, user):
             validate_run(cfg)
-        arms.append(Arm(cfg.method.name, cfg, _space(cfg.sweep.space, cfg.method.name, sampler)))
+        sampler = str(cfg.sweep.sampler)
+        arms.append(Arm(cfg.method.name, cfg, _space(cfg.sweep.space, cfg.method.name, sampler), sampler,
+                        cfg.sweep.n_trials))
     else:
         raw = OmegaConf.to_container(raw_arms)
         arm_overrides.check_no_conflicts(raw, user)
@@ -70,12 +91,13 @@ def build_arms(overrides: list[str]) -> tuple[DictConfig, list[Arm]]:
                 arm_overrides.check_name(str(name), arm_cfg)
                 validate_run(arm_cfg)
             space = spec.get("space", OmegaConf.to_container(cfg.sweep.space))
-            arms.append(Arm(str(name), arm_cfg, _space(space, str(name), sampler)))
+            sampler, n_trials = _sampler(spec, str(name), cfg)
+            arms.append(Arm(str(name), arm_cfg, _space(space, str(name), sampler), sampler, n_trials))
     arms = arm_overrides.select(arms, OmegaConf.to_container(cfg.sweep.only) if cfg.sweep.only else None)
     arm_overrides.primary_baseline(arms, cfg.sweep.primary_baseline)
     for arm in arms:
         with _in_arm(arm.name, user):
-            if sampler == "grid":
+            if arm.sampler == "grid":
                 for point in arm.grid():
                     validate_run(with_params(arm.cfg, point))
             else:  # both ends of every range (a list: every value) must be valid

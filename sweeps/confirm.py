@@ -46,6 +46,7 @@ from analysis.picks import best_by_arm
 from analysis.summary import DEFAULT_TOLERANCE
 from analysis.verdicts import UNDECIDED
 from sweeps.errors import ConfigError
+from sweeps.runner import confirm_n
 
 ALPHA = round(1 - SPEEDUP_CI, 10)  # the error rate the looks split (Bonferroni)
 
@@ -135,7 +136,7 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
     comparing = primary in plan  # else each arm's best once, nothing to decide
     open_ = [a for a in plan if a not in baselines] if comparing else []
     spent, growth, previous, done = 0.0, 1, 1, []
-    n0 = int(arms[next(iter(plan))].cfg.eval.n_samples)
+    n0 = confirm_n(cfg, arms[next(iter(plan))])
     ceiling = min((runner.evaluator.max_samples(arms[a].cfg) or math.inf) for a in plan)
     results: list[dict[str, Any]] = []
     merged: list[dict[str, Any]] = [{}, {}]  # per deciding target, each comparison as it stands

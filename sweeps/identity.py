@@ -42,7 +42,8 @@ def settings(cfg: DictConfig) -> dict:
         ev.pop(key.split(".", 1)[1], None)
     out = {"track": str(cfg.track), "seed": int(cfg.seed), "method": to_dict(cfg, "method")["method"],
            "data": to_dict(cfg, "data")["data"], "eval": ev,
-           "models": {need: ArtifactCache.key(need, MODELS.get(need).spec(cfg)) for need in spec.needs}}
+           "models": {need: ArtifactCache.key(MODELS.get(need).cache_kind(), MODELS.get(need).spec(cfg))
+                      for need in spec.needs}}
     if "refiner" in spec.needs:  # the refiner's start state is passed to the method (build_method)
         out["start"] = str(cfg.refiner.start)
     plugins = _plugin_hashes(cfg.get("plugin"))
@@ -109,14 +110,23 @@ def model_specs(cfg: DictConfig) -> dict:
     return {need: MODELS.get(need).spec(cfg) for need in METHODS.get(cfg.method.name).needs}
 
 
+def searching(cfg: DictConfig) -> DictConfig:
+    """A search trial's config: eval.timing_repeats = sweep.search_timing_repeats where set
+    (confirmations keep eval.timing_repeats)."""
+    k = cfg.sweep.get("search_timing_repeats")
+    return cfg if k is None else with_params(cfg, {"eval.timing_repeats": int(k)})
+
+
 def now_of(arm, record: dict) -> DictConfig:  # noqa: ANN001
     """The config the arm would run the record's trial with today: its swept values (and a
-    confirmation's seed, n and replicates) applied to the arm's config."""
+    confirmation's seed, n and replicates; a search trial's timing repeats) applied to the
+    arm's config."""
     recorded = record.get("params") or {}
     params = {key: recorded[key] for key in record.get("swept", []) if key in recorded}
     if record.get("confirm"):  # its seed, and at a later look its n (``fresh``: what it overrode)
         params.update(record.get("fresh") or {"seed": record["seed"]})
-    return with_params(arm.cfg, params) if params else arm.cfg
+        return with_params(arm.cfg, params)
+    return with_params(searching(arm.cfg), params) if params else searching(arm.cfg)
 
 
 def check_records_match(run_dir: Path, records: list[dict], arms: list) -> None:  # noqa: ANN001

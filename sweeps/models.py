@@ -39,7 +39,8 @@ class ModelStore:
         self.train_info: dict[str, dict] = {}
 
     def key(self, role: str, cfg: DictConfig) -> str:
-        return ArtifactCache.key(role, MODELS.get(role).spec(cfg))
+        spec = MODELS.get(role)
+        return ArtifactCache.key(spec.cache_kind(), spec.spec(cfg))
 
     def has(self, key: str) -> bool:
         """Shipped with the package or trained into the cache: nothing to train."""

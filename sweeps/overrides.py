@@ -25,7 +25,7 @@ from sweeps import schema
 from sweeps.errors import ConfigError, did_you_mean
 
 ARMS = "sweep.arms"
-_FIELDS = re.compile(r"^(?P<name>.+?)(?:\.(?P<field>set\+?|space)(?:\.(?P<sub>.+))?)?$")
+_FIELDS = re.compile(r"^(?P<name>.+?)(?:\.(?P<field>set\+?|space|sampler|n_trials)(?:\.(?P<sub>.+))?)?$")
 PER_ARM = "sweep.arms.<name>.set+=[{item}]"
 
 
@@ -57,6 +57,8 @@ def apply(cfg: DictConfig, kind: str, key: str, value: object) -> None:
         if kind == "+" and name in arms:
             raise ConfigError(label, value, f"a new arm: {name} is already an arm (drop the +, or use ++)")
         arms[name] = value
+    elif field in ("sampler", "n_trials"):
+        arms.setdefault(name, {})[field] = value
     elif field in ("set", "set+"):
         items = value if isinstance(value, list) else [value]
         if not all(isinstance(i, str) and ("=" in i or i.startswith("~")) for i in items):

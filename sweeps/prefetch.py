@@ -22,11 +22,11 @@ from sweeps.config import with_params
 from sweeps.models import ModelStore, track_of
 
 
-def planned(models: ModelStore, arms: list, sampler: str) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
-    """(model name, config) for every distinct model the arms need (grid: at every point)."""
+def planned(models: ModelStore, arms: list) -> list[tuple[str, DictConfig]]:  # noqa: ANN001
+    """(model name, config) for every distinct model the arms need (a grid arm: at every point)."""
     seen: dict[str, tuple[str, DictConfig]] = {}
     for arm in arms:
-        for point in (arm.grid() if sampler == "grid" else [{}]):
+        for point in (arm.grid() if arm.sampler == "grid" else [{}]):
             cfg = with_params(arm.cfg, point) if point else arm.cfg
             for name in (*METHODS.get(cfg.method.name).needs, *track_of(cfg).evaluators):
                 seen.setdefault(models.key(name, cfg), (name, cfg))

@@ -40,7 +40,7 @@ from sweeps import claims, host_load
 from sweeps.arms import Arm
 from sweeps.config import config_hash, with_params
 from sweeps.errors import StorageLost
-from sweeps.identity import remember, trial_hash
+from sweeps.identity import remember, searching, trial_hash
 from sweeps.overrides import primary_baseline
 from sweeps.progress import Progress
 from sweeps.results import RECORD_FORMAT, TrialStore
@@ -61,6 +61,12 @@ STORAGE_RETRIES = 4  # a lost database connection: retried after 2, 4, 8, 16 s, 
 
 def _now() -> str:
     return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def confirm_n(study: DictConfig, arm: Arm) -> int:
+    """Look 1's n: sweep.confirm_n, else the arm's search n."""
+    n = study.sweep.get("confirm_n")
+    return int(n) if n is not None else int(arm.cfg.eval.n_samples)
 
 
 def _suggest(trial: optuna.Trial, key: str, spec: object) -> object:
@@ -92,10 +98,10 @@ class SweepRunner:
 
     def run_arm(self, arm: Arm) -> None:
         s = self.cfg.sweep
-        sampler = make_sampler(s.sampler, claims.worker_seed(int(s.seed), owner=not self.worker))
+        sampler = make_sampler(arm.sampler, claims.worker_seed(int(s.seed), owner=not self.worker))
         study, created = claims.open_study(self.storage, self.study_name(arm), ["minimize", "minimize"], sampler)
         grid = config_hash(arm.grid())
-        if s.sampler == "grid" and not created and claims.grid_of(study) not in (None, grid):
+        if arm.sampler == "grid" and not created and claims.grid_of(study) not in (None, grid):
             # The arm's grid changed since: Optuna cannot hold two value sets of one parameter in
             # a study, so the new points go to a study of their own (the records say what is done).
             study, created = claims.open_study(self.storage, f"{self.study_name(arm)}+{grid[:8]}",
@@ -106,18 +112,18 @@ class SweepRunner:
                 study.set_metric_names([self.metric, self.cost_axis])
             for key, value in {"arm": arm.name, "track": str(arm.cfg.track), "method": str(arm.cfg.method.name),
                                "primary_metric": self.metric, "cost_axis": self.cost_axis,
-                               "sampler": s.sampler}.items():
+                               "sampler": arm.sampler}.items():
                 study.set_user_attr(key, value)
         done = [r for r in self.store.records() if r.get("arm") == arm.name and not r.get("confirm")]
         progress = Progress(arm.name, self.metric, self.cost_axis, done, COST_AXES[self.cost_axis], self.log)
-        if s.sampler == "grid":
+        if arm.sampler == "grid":
             seen = {_point_key(r.get("params", {}), arm.space) for r in done}
             todo = [p for p in arm.grid() if _point_key(p, arm.space) not in seen]
             claims.enqueue_grid(study, todo, created, grid=grid, log=self.log)
             total = len(arm.grid())
             progress.start(total=total, todo=len(todo))
         else:
-            total = s.n_trials or 20
+            total = arm.n_trials or 20
             progress.start(total=total, todo=max(0, total - claims.budget_used(study)))
         state = {"waited": False, "total": total}
         failures = 0
@@ -147,7 +153,7 @@ class SweepRunner:
             self.log(f"[{arm.name}] trial {number} of a dead worker failed; a retry is enqueued "
                      f"(at most {s.max_retry} per trial)")
         trial = claims.claim_waiting(study)
-        if trial is None and s.sampler != "grid" and claims.budget_used(study) < state["total"]:
+        if trial is None and arm.sampler != "grid" and claims.budget_used(study) < state["total"]:
             trial = claims.ask_new(study, state["total"])
             if trial is None:
                 return True  # another worker took the last of the budget: look again
@@ -164,11 +170,12 @@ class SweepRunner:
         return True
 
     def _record(self, arm: Arm, number: int) -> dict:
-        spec = METHODS.get(arm.cfg.method.name)
+        spec, s = METHODS.get(arm.cfg.method.name), self.cfg.sweep
         return {"format": RECORD_FORMAT, "study": self.cfg.sweep.study, "arm": arm.name, "trial": number, "state": "FAIL",
                 "track": str(arm.cfg.track), "role": spec.role, "method": spec.name, "family": spec.family, "params": {},
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
-                "primary_metric": self.metric, "primary_baseline": self.primary, "sampler": self.cfg.sweep.sampler,
+                "primary_metric": self.metric, "primary_baseline": self.primary, "sampler": arm.sampler,
+                **({"matched": {"on": list(s.matched_on), "delta": float(s.match_delta)}} if s.get("matched_on") else {}),
                 "seed": int(self.cfg.seed),
                 "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions(),
                 "worker": {"host": socket.gethostname(), "pid": os.getpid(), "role": "worker" if self.worker else "sweep"}}
@@ -191,7 +198,7 @@ class SweepRunner:
         it is. No samples are saved (the search trial's stay as they are)."""
         params = {k: picked["params"][k] for k in arm.space if k in picked.get("params", {})}
         seed = int(arm.cfg.seed) + CONFIRM_SEED_OFFSET
-        fresh = {"seed": seed, "eval.n_samples": int(arm.cfg.eval.n_samples) * int(growth)}
+        fresh = {"seed": seed, "eval.n_samples": confirm_n(self.cfg, arm) * int(growth)}
         if rule and rule.get("n_boot"):
             fresh["eval.n_boot"] = int(rule["n_boot"])
         cfg = with_params(with_params(arm.cfg, params), fresh)
@@ -228,7 +235,7 @@ class SweepRunner:
         try:
             # Inside the try: a bad search range (low > high) fails this trial, not the sweep.
             params = {key: _suggest(trial, key, dist) for key, dist in arm.space.items()}
-            cfg = with_params(arm.cfg, params)
+            cfg = with_params(searching(arm.cfg), params)
             record["params"], record["swept"] = knob_values(cfg, list(params)), list(params)
             record["config_key"] = remember(self.run_dir, cfg)  # what it ran with (sweeps.identity)
             record["config_hash"] = chash = trial_hash(cfg, self.evaluator.identity(cfg))

@@ -92,6 +92,8 @@ class SweepConf:
     confirm: bool = MISSING  # re-run the finalists on fresh seeds after the search, in looks (sweeps/confirm.py)
     confirm_looks: int = 3  # at most this many looks; each look's interval at 1 - 0.05 / looks
     confirm_budget: float = 0.25  # confirmations' time, at most this fraction of the search's (trials + training)
+    confirm_n: int | None = None  # look 1's samples (null: the search's eval.n_samples); later looks grow it
+    search_timing_repeats: int | None = None  # timed runs of a search trial (null: eval.timing_repeats); confirmations time eval.timing_repeats
     confirm_boot: int = 400  # bootstrap replicates of a confirmation (its interval's tails need more than eval.n_boot)
     heartbeat_s: int = 10  # a running trial's heartbeat period (journal file and database)
     grace_s: int = 60  # a trial whose heartbeat is older is a dead worker's: failed and retried
@@ -100,6 +102,8 @@ class SweepConf:
     time_alone: bool = False  # take a host-wide lock for the timed runs (no other trial computes)
     only: list[str] | None = None  # run these arms only (null: every arm)
     check_ledger: bool = False  # replay each network's first calls on their real inputs: the ledger's contract
+    matched_on: list[str] | None = None  # also compare each arm with the primary baseline at equal values of these knobs
+    match_delta: float = 0.02  # a matched comparison "matches" when its quality ratio's upper end <= 1 + this
     primary_baseline: str | None = None  # the arm the tables compare against first (null: the first baseline arm)
 
 

@@ -10,6 +10,7 @@ from lightning_modules.core.registry import METHODS
 from sweeps.arms import build_arms, run_dir_of
 from sweeps.cache import ArtifactCache
 from sweeps.confirm import confirm_sequential
+from sweeps.diagnostics import write_diagnostics
 from sweeps.errors import ConfigError, StudyFailed
 from sweeps.identity import check_records_match
 from sweeps.models import ModelStore, track_of
@@ -49,7 +50,7 @@ def _prepare(overrides: list[str], log=print):  # noqa: ANN001, ANN202
 
 
 def _train(cfg, arms, models, log=print) -> list[tuple[str, object]]:  # noqa: ANN001
-    jobs = planned(models, arms, cfg.sweep.sampler)
+    jobs = planned(models, arms)
     train_missing(models, jobs, workers=cfg.train_workers, threads=int(cfg.threads), cache_dir=cfg.cache_dir, log=log)
     return jobs
 
@@ -109,9 +110,10 @@ def run_study(overrides: list[str], *, worker: bool = False, report: bool = True
     check_records_match(run_dir, store.records(), arms)  # before any training: never mix settings
     run_dir.mkdir(parents=True, exist_ok=True)
     keep_config(run_dir, cfg, overrides)
-    log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {cfg.sweep.sampler}, "
+    log(f"study '{cfg.sweep.study}': {len(arms)} arm(s), track {cfg.track}, sampler {'/'.join(dict.fromkeys(a.sampler for a in arms))}, "
         f"metric {cfg.eval.primary_metric}, run folder {run_dir}")
     copy_curves(models, _train(cfg, arms, models, log), arms, run_dir)
+    write_diagnostics(models, arms, run_dir, log)
     track_of(arms[0].cfg).check_evaluator([a.cfg for a in arms], models)  # before any trial
     evaluator = Evaluator(models)
     first = arms[0].cfg

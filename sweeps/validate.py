@@ -122,6 +122,14 @@ def validate_sweep(cfg: DictConfig) -> None:
     if not isinstance(s.study, str) or not s.study or "/" in s.study or ":" in s.study:
         raise ConfigError("sweep.study", s.study, "a non-empty name without '/' or ':'")
     _int("sweep.confirm_looks", s.confirm_looks, 1)
-    _int("sweep.confirm_boot", s.confirm_boot, 40)  # a 98.3% interval's tails need a few replicates each
+    _int("sweep.confirm_boot", s.confirm_boot, 40)
+    if s.confirm_n is not None:
+        _int("sweep.confirm_n", s.confirm_n, 10)
+    if s.matched_on is not None and not all(isinstance(k, str) and "." in k for k in s.matched_on):
+        raise ConfigError("sweep.matched_on", list(s.matched_on), "a list of knob keys such as [method.steps]")
+    if not s.match_delta >= 0:
+        raise ConfigError("sweep.match_delta", s.match_delta, "a number >= 0")
+    if s.search_timing_repeats is not None:  # searching ranks settings; a reported timing is a confirmation's
+        _int("sweep.search_timing_repeats", s.search_timing_repeats, 1)  # a 98.3% interval's tails need a few replicates each
     if not float(s.confirm_budget) >= 0.0:
         raise ConfigError("sweep.confirm_budget", s.confirm_budget, ">= 0, a fraction of the search's time")

@@ -17,10 +17,13 @@ from typing import Any
 
 # track -> the experiment whose smoke sweep produces a run of that track
 SMOKE_EXPERIMENTS = {"points": "smoke", "images": "smoke_digits", "text": "smoke_text"}
-# The text run also samples the substrate baselines, for the substrate table (kept out of
-# smoke_text itself, which many tests run).
+# The text run also samples the substrate baselines, for the substrate table, and the
+# scheduling family's method (kept out of smoke_text itself, which many tests run).
 SMOKE_EXTRA = {"text": ["+sweep.arms.mdlm={set: [method=mdlm], space: {method.steps: [4]}}",
-                        "+sweep.arms.ar={set: [method=autoregressive], space: {method.temperature: [0.9, 1.0]}}"]}
+                        "+sweep.arms.ar={set: [method=autoregressive], space: {method.temperature: [0.9, 1.0]}}",
+                        # the scheduling family: the tiny MDLM and a tinier light one share 4 steps
+                        "+sweep.arms.sched={set: [method=scheduled, method.steps=4], "
+                        "space: {method.schedule: [HL, LH]}}"]}
 REQUIRED = ("track", "role", "knobs", "metric_info")
 
 

@@ -102,8 +102,9 @@ def test_real_text_run_report(smoke_runs, tmp_path, no_npy_for_text):
     info = recs[0]["metric_info"]
     assert md_rows(front)[0] == [
         "arm", "NFE per sample", f"{_label(recs[0])} [CI]", f"{info['entropy']['label']} [CI]",
-        f"{info['distinct_2']['label']} [CI]", *_knob_headers(summary), "trial",
+        f"{info['distinct_2']['label']} [CI]", *summary["counters"], *_knob_headers(summary), "trial",
     ]  # fmt: skip
+    assert summary["counters"] == ["heavy_calls", "light_calls", "light_steps"]  # the scheduled arm's
     assert set(md_cells(front, DRAFT)[5:-1]) == {"—"}  # drafter_only declares no knob
 
 

@@ -49,7 +49,10 @@ def test_each_arm_best_setting_is_confirmed_on_fresh_seeds(smoke_runs, track):
     for c in first:
         picked = by_trial[(c["arm"], c["confirm_of"])]
         assert c["n_samples"] == picked["n_samples"]
-        assert c["quality"][metric] != picked["quality"][metric]  # fresh samples
+        # Fresh samples: the metrics as a whole differ (one discrete metric, e.g. hist_tv in
+        # steps of 1/n, may tie by chance).
+        values = [k for k in picked["quality"] if not k.endswith("_ci")]
+        assert [c["quality"][k] for k in values] != [picked["quality"][k] for k in values]
 
 
 def test_tables_report_the_confirmation_of_the_picked_setting(smoke_runs, tmp_path):

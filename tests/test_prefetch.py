@@ -12,7 +12,7 @@ SMOKE = ["experiment=smoke", "refiner.train.steps=30"]
 
 def test_planned_lists_each_distinct_model_once():
     cfg, arms = build_arms(SMOKE)
-    jobs = planned(ModelStore(ArtifactCache("unused")), arms, cfg.sweep.sampler)
+    jobs = planned(ModelStore(ArtifactCache("unused")), arms)
     # noise model, gmm4 drafter (shared by warm_start and drafter_only), one t0-conditioned refiner
     assert sorted(name for name, _ in jobs) == ["drafter", "noise_model", "refiner"]
 
@@ -23,7 +23,7 @@ def test_parallel_training_matches_serial_training_in_dependency_order(tmp_path)
     for workers in (1, 2):
         store = ModelStore(ArtifactCache(tmp_path / f"w{workers}"), log=lambda *_: None)
         torch.manual_seed(1234 + workers)  # a disturbed global RNG must not change the models
-        jobs = planned(store, arms, cfg.sweep.sampler)
+        jobs = planned(store, arms)
         train_missing(store, jobs, workers=workers, threads=1, cache_dir=str(tmp_path / f"w{workers}"),
                       log=lines.append if workers == 2 else lambda *_: None)
         caches[workers] = (store, jobs)

@@ -70,8 +70,10 @@ def _models(row: pd.Series) -> dict[str, dict]:
 
 def substrate_rows(trials: pd.DataFrame, metric: str) -> list[dict[str, Any]]:
     """One entry per baseline arm whose models report a validation fit, then the evaluator."""
-    out, firsts = [], {}
+    out, firsts, roles = [], {}, arm_roles(trials)
     for arm, row in best_by_arm(trials, metric).items():
+        if roles.get(arm) != "baseline":  # a family's method using substrate models is not a substrate row
+            continue
         fits = {n: m for n, m in _models(row).items() if isinstance(m, dict) and m.get("val_bits_per_char") is not None}
         for need, info in fits.items():
             value, lo, hi = (float(row.get(f"q.{metric}{s}", np.nan)) for s in ("", "_lo", "_hi"))

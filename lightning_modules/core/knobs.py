@@ -4,7 +4,7 @@ default, allowed values). Validation and the tables' columns read these declarat
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +26,8 @@ class Knob:
     required: bool = False  # build_method refuses to fill it from the default
     column: bool = True  # shown as a table column (False: a solver detail, kept in params only)
     help: str = ""
+    # the value's form beyond its type (a schedule's grammar): raises ValueError saying what is allowed
+    parse: Callable[[Any], Any] | None = None
 
     def allowed(self) -> str:
         """What the knob accepts, in words (the tail of every error line)."""
@@ -76,6 +78,11 @@ class Knob:
         """Raise a one-line ConfigError naming `key` unless `value` is allowed."""
         if not self.ok(value):
             raise ConfigError(key, value, self.allowed())
+        if self.parse is not None and value is not None:
+            try:
+                self.parse(value)
+            except ValueError as err:
+                raise ConfigError(key, value, str(err)) from None
 
 
 def _num(v: float) -> str:

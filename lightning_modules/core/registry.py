@@ -90,6 +90,9 @@ class MethodSpec:
     kinds: tuple[str, ...]
     source: str = ""
     family: str = ""  # what paper figures colour it by (one colour and marker per family)
+    # diagnostics(models by role, data module, cfg) -> a figure's data (analysis.diagnostics),
+    # computed once per study for each set of models the method's arms use
+    diagnostics: Callable[[dict, Any, Any], dict] | None = None
 
     def knob(self, name: str) -> Knob | None:
         return next((k for k in self.knobs if k.name == name), None)
@@ -120,10 +123,13 @@ def build_method(name: str, models: dict, knobs: dict) -> Any:
 
 
 def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kinds: Iterable[str],
-                    knobs: Iterable[Knob] = (), factory: Callable | None = None, family: str | None = None) -> Callable:
+                    knobs: Iterable[Knob] = (), factory: Callable | None = None, family: str | None = None,
+                    diagnostics: Callable | None = None) -> Callable:
     """Decorator for a Method class (built as `cls.from_knobs(models, knobs)`) or a factory
     function `fn(models, knobs) -> Method`. `family` (default: the name) groups methods of one
-    idea across tracks (warm_start and ws_dfm are both "warm start") for paper figures."""
+    idea across tracks (warm_start and ws_dfm are both "warm start") for paper figures.
+    `diagnostics(models, data, cfg)`: a figure of what the method's models do (the
+    scheduling family's step importance), drawn in the study's report."""
     if role not in ROLES:
         raise ValueError(f"role={role!r}: one of {', '.join(ROLES)}")
     if t0 not in T0_SEMANTICS:
@@ -138,7 +144,7 @@ def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kind
     def wrap(obj: Any) -> Any:
         make = factory or (obj.from_knobs if isinstance(obj, type) else obj)
         METHODS.add(name, MethodSpec(name, make, tuple(needs), knobs, role, t0, kinds,
-                                     getattr(obj, "__module__", ""), family or name))
+                                     getattr(obj, "__module__", ""), family or name, diagnostics))
         return obj
 
     return wrap
@@ -202,6 +208,13 @@ class ModelSpec:
     config: str | None = None
     check: Callable[[dict], None] = lambda values: None
     ship: bool = False
+    # the kind its artifacts are stored under (default: its name): a role that is another
+    # model at other settings (the scheduling family's light MDLM is an `mdlm`) shares that
+    # model's cache keys and shipped files
+    kind: str | None = None
+
+    def cache_kind(self) -> str:
+        return self.kind or self.name
 
 
 MODELS: Registry[ModelSpec] = Registry("model", "model")

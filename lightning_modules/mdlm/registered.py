@@ -26,35 +26,36 @@ from lightning_modules.mdlm.module import MDLMModule, elbo_bits_per_char
 from lightning_modules.mdlm.sampler import masked_sample
 
 
-def _spec(cfg: DictConfig) -> dict:
-    return {"data": section(cfg, "data"), "mdlm": substrate_spec(cfg, "mdlm")}
+def mdlm_spec(cfg: DictConfig, name: str = "mdlm") -> dict:
+    """An MDLM's cache identity: the data and its substrate.<name> settings."""
+    return {"data": section(cfg, "data"), "mdlm": substrate_spec(cfg, name)}
 
 
-def _build(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
+def build_mdlm(cfg: DictConfig, dm, name: str = "mdlm") -> nn.Module:  # noqa: ANN001
     from lightning_modules.nets.transformer import TransformerDenoiser
 
-    m = cfg.substrate.mdlm
+    m = cfg.substrate[name]
     return TransformerDenoiser(dm.vocab_size, dm.seq_len, width=m.width, depth=m.depth, heads=m.heads,
                                time_input=False, dropout=float(m.dropout))
 
 
-def _train(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
-    m = cfg.substrate.mdlm
+def train_mdlm(model: nn.Module, cfg: DictConfig, dm, get, name: str = "mdlm") -> dict:  # noqa: ANN001, ARG001
+    m = cfg.substrate[name]
     module = MDLMModule(model, mask_id=dm.mask_id, lr=m.lr, ema_decay=m.ema_decay, max_steps=m.steps)
     info = fit(module, RandomBatches(dm.train, batch_size=m.batch_size, seed=m.seed), max_steps=m.steps, seed=m.seed,
                val_batches=held_out(dm.val, batch_size=m.batch_size), early_stop=int(m.early_stop))
     model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
     model.eval()
-    return {**info, **_measure(model, cfg, dm)}
+    return {**info, **measure_mdlm(model, cfg, dm)}
 
 
-def _measure(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, ARG001
+def measure_mdlm(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, ARG001
     return {"val_bits_per_char": elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id),  # an ELBO: an upper bound
             "n_params": sum(p.numel() for p in model.parameters())}
 
 
-register_model("mdlm", spec=_spec, build=_build, train=_train, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
-               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm), measure=_measure,
+register_model("mdlm", spec=mdlm_spec, build=build_mdlm, train=train_mdlm, seed=lambda cfg: int(cfg.substrate.mdlm.seed),
+               effort=lambda cfg: transformer_effort(cfg.substrate.mdlm), measure=measure_mdlm,
                knobs=transformer_knobs(steps=80000), config="substrate.mdlm", check=check_transformer("substrate.mdlm"),
                ship=True)
 
