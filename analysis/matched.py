@@ -26,7 +26,7 @@ import pandas as pd
 from analysis.fronts import baseline_arms
 from analysis.intervals import SPEEDUP_CI, TIMING_SEED
 from analysis.picks import with_arrays
-from analysis.trials import complete_trials
+from analysis.trials import arm_roles, complete_trials
 
 DEFAULT_DELTA = 0.02
 MATCHED_NOTE = ("Ratio: the arm's quality over the baseline's at the same setting, seed and n (95% paired "
@@ -128,17 +128,34 @@ def _confirmations(trials: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def nominated(rows: list[dict[str, Any]], methods: set[str]) -> dict[str, dict[str, Any]]:
+    """Per arm of ``methods`` (role method: the baselines are what it is compared with), the
+    search trial to confirm among those that save FLOPs: the largest saving whose *point*
+    ratio is at most 1 + delta, else the smallest ratio (the arm's closest to the baseline, so
+    that every arm gets a fresh-seed number). The search's n is small (its intervals are wider
+    than delta), so it nominates on point estimates; the confirmation at a larger n decides."""
+    out: dict[str, dict[str, Any]] = {}
+    for arm in dict.fromkeys(r["arm"] for r in rows if r["arm"] in methods):
+        saving = [r for r in rows if r["arm"] == arm and not r["confirm"] and r["flops_saved"] > 0]
+        within = [r for r in saving if r["ratio"] <= 1 + r["delta"]]
+        if within:
+            out[arm] = max(within, key=lambda r: r["flops_saved"])
+        elif saving:
+            out[arm] = min(saving, key=lambda r: r["ratio"])
+    return out
+
+
 def finalists(trials: pd.DataFrame, metric: str) -> dict[str, list[Any]]:
-    """``{arm: [search trial, ...]}`` to re-run on fresh seeds: each arm's matching trial with
-    the largest FLOPs saving in the search, the baseline's trial it was paired with and the
-    baseline's trial at or below its FLOPs (``fewer_baseline_steps``); empty when the records
-    declare no matched knobs."""
+    """``{arm: [search trial, ...]}`` to re-run on fresh seeds: each arm's nominated trial
+    (``nominated``), the baseline's trial it was paired with and the baseline's trial at or
+    below its FLOPs (``fewer_baseline_steps``); empty when the records declare no matched knobs."""
     found = declared(trials)
     if not found:
         return {}
     rows = [r for r in matched_rows(trials, metric, list(found["on"]), float(found["delta"])) if not r["confirm"]]
     out: dict[str, list[Any]] = {}
-    for arm, row in best_matching(rows).items():
+    roles = arm_roles(trials)
+    for arm, row in nominated(rows, {a for a, role in roles.items() if role == "method"}).items():
         for who, trial in ((row["baseline"], row["baseline_trial"]), (arm, row["trial"]),
                            (row["baseline"], (row["fewer_baseline_steps"] or {}).get("trial"))):
             if trial is not None and trial not in out.setdefault(who, []):
@@ -157,11 +174,13 @@ def _maybe(row: pd.Series, key: str) -> float | None:
 
 
 def best_matching(rows: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Per arm, its matching entry with the largest FLOPs saving (fresh-seed confirmations
-    before search trials, then the largest n)."""
+    """Per arm, its matching entry with the largest FLOPs saving (> 0), read from its
+    fresh-seed confirmations where it has any (the search's picks are optimistic), else
+    from the search; an arm with none that matches is left out."""
+    confirmed = {r["arm"] for r in rows if r["confirm"]}
     out: dict[str, dict[str, Any]] = {}
-    for row in sorted(rows, key=lambda r: (r["confirm"], r["n_samples"], r["flops_saved"])):
-        if row["matches"]:
+    for row in sorted(rows, key=lambda r: (r["n_samples"], r["flops_saved"])):
+        if row["matches"] and row["flops_saved"] > 0 and row["confirm"] == (row["arm"] in confirmed):
             out[row["arm"]] = row
     return out
 

@@ -80,3 +80,17 @@ def test_a_study_without_matched_knobs_has_no_matched_table(smoke_runs, tmp_path
     run = copy_run(smoke_runs["text"], tmp_path / "run")
     summary = write_report(run)
     assert "matched" not in summary and not (run / "report" / "matched.md").exists()
+
+
+def test_the_search_nominates_the_largest_saving_within_delta_else_the_closest_schedule():
+    from analysis.matched import nominated
+
+    def row(arm, trial, ratio, saved, confirm=False):
+        return {"arm": arm, "trial": trial, "ratio": ratio, "flops_saved": saved, "delta": 0.02, "confirm": confirm}
+
+    rows = [row("a", 0, 1.01, 0.10), row("a", 1, 1.019, 0.20), row("a", 2, 1.00, 0.0),  # no saving: never
+            row("a", 3, 1.001, 0.30, confirm=True),  # a confirmation is not a nominee
+            row("b", 0, 1.05, 0.50), row("b", 1, 1.04, 0.10),  # none within 1.02: the closest
+            row("heavy", 0, 1.0, 0.0), row("light", 0, 1.0, 0.4)]  # baselines are not nominated
+    picked = nominated(rows, {"a", "b"})
+    assert {arm: r["trial"] for arm, r in picked.items()} == {"a": 1, "b": 1}

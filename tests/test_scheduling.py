@@ -131,3 +131,46 @@ def test_the_light_network_must_be_another_network():
     heavy, _ = _nets()
     with pytest.raises(ConfigError, match="substrate.mdlm_light"):
         ScheduledMDLM(heavy, heavy, steps=8, schedule="LH")
+
+
+def test_step_importance_is_zero_between_a_network_and_itself_and_binned_by_progress(one_thread):
+    from lightning_modules.scheduling.importance import step_importance
+
+    heavy, light = _nets()
+    windows = torch.randint(0, 7, (40, 12), generator=torch.Generator().manual_seed(0))
+    same = step_importance(heavy, heavy, windows, mask_id=heavy.mask_id, bins=4)
+    assert same["progress"] == [0.125, 0.375, 0.625, 0.875] and same["n_windows"] == 40
+    assert same["kl"] == pytest.approx([0.0] * 4, abs=1e-12) and same["heavy"] == same["light"]
+    other = step_importance(heavy, light, windows, mask_id=heavy.mask_id, bins=4)
+    assert other["heavy"] == same["heavy"]  # the same masks for the same seed
+    assert all(k > 0 for k in other["kl"]) and all(h > 0 for h in other["kl_hw"])
+
+
+def test_the_study_writes_the_step_importance_diagnostic_and_the_report_draws_it(smoke_runs, tmp_path):
+    import json
+
+    from analysis_runs import copy_run
+
+    from analysis import write_report
+
+    run = copy_run(smoke_runs["text"], tmp_path / "run")
+    files = sorted((run / "diagnostics").glob("scheduled-*.json"))
+    assert len(files) == 1  # one pair of models
+    diag = json.loads(files[0].read_text())
+    assert diag["name"] == "step_importance" and diag["arms"] == ["sched"] and set(diag["models"]) == {"mdlm", "mdlm_light"}
+    assert len(diag["x"]["values"]) == 16 and [len(p["series"]) for p in diag["panels"]] == [2, 2]
+    heavy, light = diag["panels"][0]["series"]
+    assert (heavy["label"], light["label"]) == ("heavy", "light")
+    assert all(lo <= y <= hi for lo, y, hi in zip(heavy["lo"], heavy["y"], heavy["hi"], strict=True))
+    summary = write_report(run)
+    assert "diagnostic_step_importance.png" in summary["files"]
+    assert (run / "report" / "diagnostic_step_importance.pdf").stat().st_size > 0
+
+
+def test_a_bad_schedule_in_a_study_stops_it_before_any_compute():
+    from sweeps.arms import build_arms
+
+    with pytest.raises(ConfigError) as err:
+        build_arms(["experiment=scheduling", "sweep.arms.sched[d1].space.method.schedule=[LHHL,HHXH]",
+                    "sweep.only=['sched[d1]']"])
+    assert err.value.key == "method.schedule" and err.value.value == "HHXH" and "(in arm sched[d1]" in str(err.value)
