@@ -60,3 +60,12 @@ class ArtifactCache:
         """The training curve (CSV) of a cached model, where its training logged one."""
         path = self.path(key) / "curve.csv"
         return path if path.exists() else None
+
+
+def model_key(role: str, cfg) -> str:  # noqa: ANN001
+    """The cache key of the model `role` trained from `cfg`: its spec under its cache kind (a
+    role stored as another model's kind, such as the light MDLM, shares that model's keys)."""
+    from lightning_modules.core.registry import MODELS
+
+    spec = MODELS.get(role)
+    return ArtifactCache.key(spec.cache_kind(), spec.spec(cfg))

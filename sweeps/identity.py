@@ -25,7 +25,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from lightning_modules.core.plugins import plugin_path
 from lightning_modules.core.registry import METHODS, MODELS
-from sweeps.cache import ArtifactCache
+from sweeps.cache import model_key
 from sweeps.config import config_hash, to_dict, with_params
 from sweeps.errors import ConfigError
 from sweeps.versions import conditions
@@ -42,8 +42,7 @@ def settings(cfg: DictConfig) -> dict:
         ev.pop(key.split(".", 1)[1], None)
     out = {"track": str(cfg.track), "seed": int(cfg.seed), "method": to_dict(cfg, "method")["method"],
            "data": to_dict(cfg, "data")["data"], "eval": ev,
-           "models": {need: ArtifactCache.key(MODELS.get(need).cache_kind(), MODELS.get(need).spec(cfg))
-                      for need in spec.needs}}
+           "models": {need: model_key(need, cfg) for need in spec.needs}}
     if "refiner" in spec.needs:  # the refiner's start state is passed to the method (build_method)
         out["start"] = str(cfg.refiner.start)
     plugins = _plugin_hashes(cfg.get("plugin"))

@@ -19,7 +19,7 @@ from lightning_modules.core.device import training_on
 from lightning_modules.core.progress import labelled
 from lightning_modules.core.registry import MODELS, TRACKS, load_plugins
 from sweeps import host_load
-from sweeps.cache import ArtifactCache
+from sweeps.cache import ArtifactCache, model_key
 from sweeps.config import config_hash, to_dict
 
 
@@ -39,8 +39,7 @@ class ModelStore:
         self.train_info: dict[str, dict] = {}
 
     def key(self, role: str, cfg: DictConfig) -> str:
-        spec = MODELS.get(role)
-        return ArtifactCache.key(spec.cache_kind(), spec.spec(cfg))
+        return model_key(role, cfg)
 
     def has(self, key: str) -> bool:
         """Shipped with the package or trained into the cache: nothing to train."""
