@@ -144,7 +144,11 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
         if look > 1:
             plan = _narrowed(plan, merged, open_, baselines)
         todo = list(plan)
-        if look > 1:
+        recorded = [int(r["n_samples"]) for r in records if r.get("confirm") and r.get("look") == look
+                    and r.get("arm") in plan]
+        if look > 1 and recorded:  # a resumed run repeats the look it recorded, whatever the timings now
+            growth = max(recorded) // n0
+        elif look > 1:
             # Time grows at least linearly in n (sorting, bootstrap gathers): PREDICT_MARGIN over that.
             predicted = sum(seconds.get((a, t), 0.0) for a in todo for t in plan[a]) / previous * PREDICT_MARGIN
             fits = (budget_s - spent) / predicted if predicted > 0 else math.inf
