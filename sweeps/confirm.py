@@ -159,9 +159,15 @@ def confirm_sequential(runner, log=print) -> list[dict]:  # noqa: ANN001
                 break
         previous = growth
         out = []
+        total, k = sum(len(plan[a]) for a in todo), 0
         for name in todo:
             for trial in plan[name]:
+                k += 1
                 rec = runner.confirm(arms[name], _picked(records, name, trial), look=look, growth=growth, rule=rule)
+                value = (rec.get("quality") or {}).get(metric)
+                log(f"confirmations: look {look}, {k}/{total}: [{name}] trial {trial} at n = {rec.get('n_samples')}: "
+                    + (f"{metric}={value:.4g}" if isinstance(value, (int, float)) else str(rec.get("state")))
+                    + f" ({float(rec.get('seconds') or 0):.0f} s)")
                 spent += float(rec.get("seconds") or 0)  # a resumed run's earlier looks count too
                 seconds[(name, trial)] = float(rec.get("seconds") or 0)
                 out.append(rec)

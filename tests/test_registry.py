@@ -83,7 +83,7 @@ def test_builtin_declarations():
 
 
 def test_unknown_names_are_one_line_config_errors():
-    with pytest.raises(ConfigError, match=r"^method\.name='flux' is not allowed: one of autoregressive, drafter_only, "):
+    with pytest.raises(ConfigError, match=r"^method\.name='flux' is not allowed: one of autoregressive, cofre, drafter_only, "):
         METHODS.get("flux")
     with pytest.raises(ConfigError, match=r"^plugin='nowhere/x\.py' is not allowed: a path to an existing \.py"):
         load_plugins("nowhere/x.py")

@@ -148,6 +148,7 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "nfe": nfe,
         "evals": batch.nfe,
         "flops": drafter_flops + sum(v["flops_per_sample"] for v in networks.values()),
+        "block_passes": sum(v["block_passes_per_sample"] for v in networks.values()),  # the calls made, per sample
         "networks": networks,
         "largest_network": largest,
         "drafter": drafter,

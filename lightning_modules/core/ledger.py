@@ -7,6 +7,9 @@ measured afterwards, outside any timed region, once per (network, signature): th
 replayed on zeros of the recorded shapes under `FlopCounterMode` (matrix products, convolutions
 and attention; elementwise work is not counted). A KV-cached step therefore costs what its
 cache length makes it cost, and a network called on several batch sizes is measured on each.
+Block passes (the unit of a block budget): every transformer block inside a watched network
+(`is_block`) is counted per row it runs on, so a cached sampler is charged for the calls it
+made and a fixed-point network for the iterations it ran.
 
 The contract a watched network must keep: **the compute of one call is a function of its
 signature** (the shapes and dtypes of its tensors and the values of its plain arguments),
@@ -93,6 +96,12 @@ def describe(signature: tuple) -> str:
     return f"{show(signature[0])}, {show(signature[1])}"
 
 
+def is_block(module: nn.Module) -> bool:
+    """A transformer block, the unit of a block budget (CoFRe's cost axis): PyTorch's encoder
+    layer or a module that says it is one (`is_block = True`)."""
+    return isinstance(module, nn.TransformerEncoderLayer) or getattr(module, "is_block", False) is True
+
+
 def _rows(args: tuple) -> int:
     for a in args:
         if isinstance(a, torch.Tensor) and a.dim() > 0:
@@ -134,6 +143,7 @@ class NetworkEntry:
     net: nn.Module
     calls: Counter = field(default_factory=Counter)  # signature -> calls
     rows: int = 0  # batch rows over all calls (sample-evaluations)
+    block_rows: int = 0  # transformer-block passes over all calls, in rows (block budget)
     kept: dict = field(default_factory=dict)  # signature -> real (args, kwargs) of its first calls (check)
 
     def flops(self) -> int:
@@ -159,6 +169,8 @@ class Ledger:
         for name, net in self.networks.items():
             net._ledger_name = name
             self._handles.append(net.register_forward_pre_hook(self._hook(name), with_kwargs=True))
+            for block in filter(is_block, net.modules()):
+                self._handles.append(block.register_forward_pre_hook(self._block_hook(name)))
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -174,6 +186,11 @@ class Ledger:
             entry.rows += _rows(args)
             if self.check and entry.calls[signature] <= self.check_calls:
                 entry.kept.setdefault(signature, []).append((_kept(args), _kept(kwargs)))
+        return record
+
+    def _block_hook(self, name: str):  # noqa: ANN202
+        def record(module: nn.Module, args: tuple) -> None:
+            self.entries[name].block_rows += _rows(args)
         return record
 
     def check_contract(self) -> int:
@@ -212,6 +229,7 @@ class Ledger:
                 "flops_per_sample": flops / n,
                 "flops_per_eval": flops / entry.rows if entry.rows else 0.0,
                 "shapes": len(entry.calls),
+                "block_passes_per_sample": entry.block_rows / n,
                 "params": int(sum(p.numel() for p in entry.net.parameters())),
             }
         return out

@@ -23,7 +23,7 @@ from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.discrete.methods import STEPS
 from lightning_modules.mdlm.module import MDLMModule, elbo_bits_per_char
-from lightning_modules.mdlm.sampler import masked_sample
+from lightning_modules.mdlm.sampler import CHUNK, masked_sample
 
 
 def mdlm_spec(cfg: DictConfig, name: str = "mdlm") -> dict:
@@ -70,7 +70,7 @@ class MDLMMethod(Method):
     name = "mdlm"
     needs = ("mdlm",)
 
-    def __init__(self, mdlm: nn.Module, *, steps: int, chunk: int = 1024) -> None:
+    def __init__(self, mdlm: nn.Module, *, steps: int, chunk: int = CHUNK) -> None:
         self.net, self.steps, self.chunk = mdlm, int(steps), chunk
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:

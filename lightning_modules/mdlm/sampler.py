@@ -22,6 +22,9 @@ import torch
 from lightning_modules.discrete.mixture import _categorical
 
 TimeFreeDenoiser = Callable[[torch.Tensor], torch.Tensor]  # x_t [b, L] -> logits [b, L, V]
+# Windows sampled at once by the masked samplers: at n = 1,024 on 2 threads, 128 at a time is
+# 1.7x faster than 1,024 (benchmarks/text_chunks.py: 26.9 s vs 45.6 s at 64 steps); same tokens.
+CHUNK = 128
 
 
 @torch.inference_mode()

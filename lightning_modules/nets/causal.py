@@ -15,6 +15,8 @@ from torch.nn import functional as F
 
 
 class Block(nn.Module):
+    is_block = True  # a unit of the ledger's block passes
+
     def __init__(self, width: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
         self.heads, self.dropout = heads, dropout

@@ -17,7 +17,7 @@ from lightning_modules.core.registry import register_method, register_model, tra
 from lightning_modules.core.roles import check_transformer, transformer_knobs
 from lightning_modules.discrete.methods import STEPS
 from lightning_modules.mdlm.registered import build_mdlm, mdlm_spec, measure_mdlm, train_mdlm
-from lightning_modules.mdlm.sampler import masked_sample
+from lightning_modules.mdlm.sampler import CHUNK, masked_sample
 from lightning_modules.scheduling import importance
 from lightning_modules.scheduling.schedule import plan, segments
 
@@ -54,7 +54,7 @@ class ScheduledMDLM(Method):
     needs = ("mdlm", LIGHT)
 
     def __init__(self, mdlm: nn.Module, mdlm_light: nn.Module, *, steps: int, schedule: str,
-                 chunk: int = 1024) -> None:
+                 chunk: int = CHUNK) -> None:
         if mdlm_light is mdlm:
             raise ConfigError(f"substrate.{LIGHT}", "substrate.mdlm's settings",
                               "settings of another network than the heavy one (substrate.mdlm)")

@@ -1,0 +1,106 @@
+"""The CoFRe family's registrations (arXiv 2605.31215): the models `fp_mdlm` and
+`fp_mdlm_cons` (lightning_modules/cofre/models.py) and the methods `fp_mdlm` and `cofre`, MDLM's
+cached ancestral sampler over the fixed-point denoiser (lightning_modules/cofre/sampler.py)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import torch
+from torch import nn
+
+from lightning_modules.cofre import models
+from lightning_modules.cofre.sampler import REUSES, SCHEDULES, Reuse, fp_sample, iteration_plan
+from lightning_modules.core import seeding
+from lightning_modules.core.errors import ConfigError
+from lightning_modules.core.knobs import Knob
+from lightning_modules.core.method import Method
+from lightning_modules.core.registry import register_method, register_model
+from lightning_modules.discrete.methods import STEPS
+from lightning_modules.mdlm.sampler import CHUNK
+
+
+def _effort(section) -> float:  # noqa: ANN001
+    """Training cost in 4 x 96 MDLM steps: pre + post blocks and about 4 iterations, with gradient."""
+    return float(section.steps) * (float(section.width) / 96.0) ** 2 * (section.pre + section.post + 4) / 4.0
+
+
+register_model(models.FP, spec=models.fp_spec, build=models.build_fp, train=models.train_fp, after=("mdlm",),
+               seed=lambda cfg: int(cfg.substrate[models.FP].seed), effort=lambda cfg: _effort(cfg.substrate[models.FP]),
+               measure=models.measure_fp, knobs=models.FP_KNOBS, config=f"substrate.{models.FP}",
+               check=models.check_fp, ship=True)
+register_model(models.CONS, spec=models.cons_spec, build=models.build_fp, train=models.train_cons,
+               after=(models.FP,), seed=lambda cfg: int(cfg.substrate[models.CONS].seed),
+               effort=lambda cfg: 0.1 * _effort(cfg.substrate[models.FP]), measure=models.measure_fp,
+               knobs=models.CONS_KNOBS, config=f"substrate.{models.CONS}", ship=True)
+
+ITERS = Knob("iters", int, 2, low=1, help="fixed-point iterations per call (the mean, with a decreasing schedule)")
+SCHEDULE = Knob("schedule", str, "constant", choices=SCHEDULES,
+                help="iterations over the steps: constant, or decreasing from 1.5x to 0.5x iters")
+REUSE = Knob("reuse", str, "none", choices=REUSES,
+             help="start state of a call: none (h_pre), 3sr (three-state reuse of the row's last state), full")
+GAMMAS = (Knob("gamma_visible", float, 1.0, low=0.0, high=1.0, column=False),
+          Knob("gamma_mask_min", float, 0.75, low=0.0, high=1.0, column=False),
+          Knob("gamma_mask_max", float, 0.90, low=0.0, high=1.0, column=False),
+          Knob("gamma_changed", float, 0.2, low=0.0, high=1.0, column=False))
+
+
+def _knobs(schedule: str, reuse: str) -> tuple[Knob, ...]:
+    return (replace(STEPS, default=64, help="ancestral steps from all [MASK]; a step in which a sample's tokens "
+                    "did not change costs it no call"), ITERS, replace(SCHEDULE, default=schedule),
+            replace(REUSE, default=reuse), *GAMMAS)
+
+
+class FixedPointSampling(Method):
+    """MDLM's cached ancestral sampler (same uniforms as `mdlm`) over a fixed-point denoiser:
+    an iteration schedule and optional state reuse (lightning_modules/cofre/sampler.py)."""
+
+    def __init__(self, net: nn.Module, *, steps: int, iters: int, schedule: str, reuse: str, gamma_visible: float,
+                 gamma_mask_min: float, gamma_mask_max: float, gamma_changed: float, chunk: int = CHUNK) -> None:
+        if gamma_mask_min > gamma_mask_max:
+            raise ConfigError("method.gamma_mask_min", gamma_mask_min, f"<= method.gamma_mask_max={gamma_mask_max}")
+        self.net, self.steps, self.chunk = net, int(steps), chunk
+        self.plan = iteration_plan(schedule, int(iters), self.steps)
+        self.reuse = Reuse(reuse, gamma_visible, gamma_mask_min, gamma_mask_max, gamma_changed)
+
+    def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float, dict]:
+        length, device = self.net.seq_len, self.device
+        jump_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/jump", device=device)
+        token_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/token", device=device)
+        tokens, calls, passes = [], [], []
+        for ju, tu in zip(jump_u.split(self.chunk), token_u.split(self.chunk), strict=True):
+            out, c, p = fp_sample(self.net, len(ju), length, mask_id=self.net.mask_id, plan=self.plan, jump_u=ju,
+                                  token_u=tu, reuse=self.reuse, device=device)
+            tokens.append(out)
+            calls.append(c)
+            passes.append(p)
+        per_row = float(torch.cat(calls).double().mean())
+        fixed, per_iter = self.net.blocks_per_call
+        return torch.cat(tokens), per_row, {
+            "calls": per_row, "block_passes": float(torch.cat(passes).double().mean()),
+            "nominal_block_passes": float(sum(fixed + per_iter * k for k in self.plan))}
+
+
+@register_method("fp_mdlm", needs=(models.FP,), role="method", t0="zero", kinds=("tokens",), family="CoFRe",
+                 knobs=_knobs("constant", "none"))
+class FPMDLMMethod(FixedPointSampling):
+    """The FP-MDLM (substrate.fp_mdlm: from scratch or converted) under the fixed-point sampler."""
+
+    name = "fp_mdlm"
+    needs = (models.FP,)
+
+    def __init__(self, fp_mdlm: nn.Module, **knobs) -> None:  # noqa: ANN003
+        super().__init__(fp_mdlm, **knobs)
+
+
+@register_method("cofre", needs=(models.CONS,), role="method", t0="zero", kinds=("tokens",), family="CoFRe",
+                 knobs=_knobs("decreasing", "3sr"))
+class CoFReMethod(FixedPointSampling):
+    """CoFRe: the FP-MDLM after consistency post-training (substrate.fp_mdlm_cons), sampled
+    with three-state reuse and a decreasing iteration schedule by default."""
+
+    name = "cofre"
+    needs = (models.CONS,)
+
+    def __init__(self, fp_mdlm_cons: nn.Module, **knobs) -> None:  # noqa: ANN003
+        super().__init__(fp_mdlm_cons, **knobs)
