@@ -111,8 +111,8 @@ def matched_rows(trials: pd.DataFrame, metric: str, on: list[str], delta: float 
             out.append({
                 "arm": row["arm"], "trial": int(row["trial"]), "confirm": bool(row.get("confirm") is True),
                 "seed": int(seed), "n_samples": int(n), "setting": dict(zip(on, _setting(row, on), strict=True)),
-                "params": {k[len("param."):]: _plain(row[k]) for k in row.index
-                           if k.startswith("param.") and not k.endswith(".name") and _known(row[k])},
+                "params": {k: _plain(row.get(f"param.{k}")) for k in row.get("knobs") or ()  # what the arm sets
+                           if _known(row.get(f"param.{k}"))},
                 "baseline": primary, "baseline_trial": int(b["trial"]),
                 "quality": float(row[f"q.{metric}"]), "baseline_quality": float(b[f"q.{metric}"]),
                 "entropy": _maybe(row, "q.entropy"), "baseline_entropy": _maybe(b, "q.entropy"),

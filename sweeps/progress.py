@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from lightning_modules.core.cost import STALLED
 from lightning_modules.core.progress import use_bars
 
 
@@ -57,6 +58,9 @@ class Progress:
             q = record["quality"][self.metric]
             self.points.append((self.cost_of(record), q))
             result = f"{self.metric}={q:.4g} nfe={record['cost']['nfe']:g}"
+            share = record["cost"].get("cpu_share")
+            if share is not None and share < STALLED:  # the machine or another process held it up
+                result += f" (timing suspect: {share:.0%} of a core while timed)"
         else:
             self.n_failed += 1
             result = f"FAILED: {record.get('error', '')[:120]}"

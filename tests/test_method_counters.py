@@ -92,3 +92,39 @@ def test_the_wandb_summary_carries_every_counter_by_its_own_name(tmp_path, fake_
     # No counters: no counters/ keys.
     plain = {**record, "cost": measure(Plain(), 6, 0, repeats=1).cost}
     assert not any(k.startswith("counters/") for k in trial_summary(plain))
+
+
+class Waits(Plain):
+    """Sleeps in its timed runs (what a paused machine or a process holding the CPU looks like)."""
+
+    def refine(self, drafts, n, seed):  # noqa: ANN001, ANN201
+        import time
+
+        time.sleep(0.15)
+        return super().refine(drafts, n, seed)
+
+
+class Busy(Plain):
+    def refine(self, drafts, n, seed):  # noqa: ANN001, ANN201
+        import time
+
+        end = time.perf_counter() + 0.15
+        while time.perf_counter() < end:
+            pass
+        return super().refine(drafts, n, seed)
+
+
+def test_each_timed_run_records_its_cpu_time_and_a_waiting_run_is_flagged():
+    from lightning_modules.core.cost import STALLED
+    from sweeps.progress import Progress
+
+    waited = measure(Waits(), 4, seed=0, repeats=2).cost
+    busy = measure(Busy(), 4, seed=0, repeats=2).cost
+    assert len(waited["cpu_runs_s"]) == len(busy["cpu_runs_s"]) == 2
+    assert waited["cpu_share"] < 0.2 < STALLED < 0.8 < busy["cpu_share"]
+    lines = []
+    progress = Progress("a", "m", "nfe", [], cost_of=lambda r: r["cost"]["nfe"], log=lines.append)
+    progress.start(2, 2)
+    for cost in (waited, busy):
+        progress.add({"state": "COMPLETE", "params": {}, "knobs": [], "quality": {"m": 1.0}, "cost": cost})
+    assert "timing suspect" in lines[1] and "timing suspect" not in lines[2]

@@ -101,6 +101,15 @@ class PeakMemory:
         return int(rss if sys.platform == "darwin" else rss * 1024)
 
 
+STALLED = 0.5  # a timed run with less CPU than half its wall time (any thread count) waited for the CPU
+
+
+def cpu_share(cpu_s: list[float], wall_s: list[float]) -> float | None:
+    """The least CPU time per wall second over the timed runs (1 thread busy: about 1)."""
+    shares = [c / w for c, w in zip(cpu_s, wall_s, strict=True) if w > 0]
+    return min(shares) if shares else None
+
+
 @torch.inference_mode()
 def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int = 64,
             device: torch.device | str = "cpu", timing_guard=None, check_ledger: bool = False) -> SampleBatch:  # noqa: ANN001
@@ -120,10 +129,11 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         # which then is the timed runs' (the same code path as the warm-up).
         ledger.check_contract()
         memory.reset()
-    drafter_s, refiner_s, total_s = [], [], []
+    drafter_s, refiner_s, total_s, cpu_s = [], [], [], []
     with (timing_guard() if timing_guard else contextlib.nullcontext({})) as load:
         for _ in range(max(1, repeats)):
             sync(device)
+            c0 = time.process_time()
             t0 = time.perf_counter()
             drafts = method.draft(n, seed)
             sync(device)
@@ -131,6 +141,7 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
             method.refine(drafts, n, seed)
             sync(device)
             t2 = time.perf_counter()
+            cpu_s.append(time.process_time() - c0)
             drafter_s.append(t1 - t0)
             refiner_s.append(t2 - t1)
             total_s.append(t2 - t0)
@@ -158,6 +169,10 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "load": dict(load),
         "wallclock_s": total,
         "wallclock_runs_s": list(total_s),  # each timed run: their spread enters the wall-clock interval
+        # CPU seconds of this process in each timed run, all threads: a run that got much less
+        # CPU than wall time waited (another process, a paused machine): `cpu_share` < 0.5 flags it
+        "cpu_runs_s": list(cpu_s),
+        "cpu_share": cpu_share(cpu_s, total_s) if device.type == "cpu" else None,
         "drafter_s": statistics.median(drafter_s),
         "refiner_s": statistics.median(refiner_s),
         "throughput": n / total if total > 0 else None,
