@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from omegaconf import OmegaConf
 
 from lightning_modules.core.cost import measure
-from lightning_modules.core.registry import METHODS, build_method, load_builtins
+from lightning_modules.core.registry import METHODS, MODELS, build_method, load_builtins
 from sweeps.arms import build_arms
 from sweeps.cache import ArtifactCache
 from sweeps.cli import main
@@ -32,6 +33,26 @@ def store(tmp_path_factory):
     return ModelStore(ArtifactCache(os.environ["WSBENCH_CACHE"]), log=lambda *_: None)
 
 
+SMOKE_STEPS = 1000  # a model the smoke experiments train stays this small (the suite's time)
+
+
+def _check_smoke_sized(cfg, needs) -> None:  # noqa: ANN001
+    """A role with its own settings section (and those it trains on) must be given smoke-sized
+    steps in the smoke experiment, or this test would train it at full size."""
+    todo, seen = list(needs), set()
+    while todo:
+        role = todo.pop()
+        if role in seen or role not in MODELS:
+            continue
+        seen.add(role)
+        model = MODELS.get(role)
+        todo += list(model.after)
+        if model.config and "steps" in OmegaConf.select(cfg, model.config, default={}):
+            steps = OmegaConf.select(cfg, f"{model.config}.steps")
+            assert steps <= SMOKE_STEPS, (f"{model.config}.steps={steps} in this smoke experiment: give the role a "
+                                          f"tiny section in conf/experiment/ (<= {SMOKE_STEPS} steps)")
+
+
 @pytest.mark.parametrize(("experiment", "method"), _methods_to_trap())
 def test_every_method_makes_its_tensors_on_its_models_device(store, experiment, method):
     """PyTorch's default device is `meta` while sampling and measuring: a tensor made without
@@ -39,6 +60,7 @@ def test_every_method_makes_its_tensors_on_its_models_device(store, experiment, 
     tensors in the samples."""
     cfg = compose([experiment, f"method={method}"])
     spec = METHODS.get(method)
+    _check_smoke_sized(cfg, spec.needs)
     models = {need: store.get(need, cfg) for need in spec.needs}
     built = build_method(method, models, knob_settings(cfg))
     torch.set_default_device("meta")
