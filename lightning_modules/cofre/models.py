@@ -96,33 +96,39 @@ def convert(fp: FixedPointDenoiser, mdlm: nn.Module) -> None:
         block.load_state_dict(layers[len(layers) - post + i].state_dict())
 
 
+def _fit(model: nn.Module, module: FPMDLMModule, cfg: DictConfig, dm, *, steps: int, seed: int,  # noqa: ANN001
+         early_stop: int = 0) -> dict:
+    """Train, keep the EMA weights, measure."""
+    batch_size = cfg.substrate[FP].batch_size
+    info = fit(module, RandomBatches(dm.train, batch_size=batch_size, seed=seed), max_steps=steps, seed=seed,
+               val_batches=held_out(dm.val, batch_size=batch_size), early_stop=early_stop)
+    model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
+    model.eval()
+    return {**info, **measure_fp(model, cfg, dm)}
+
+
+def _solver_kw(s: DictConfig) -> dict:
+    return {"ema_decay": s.ema_decay, "ng_max": s.ng_max, "g_min": s.g_min, "g_max": s.g_max, "clip": s.clip}
+
+
 def train_fp(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
     s = cfg.substrate[FP]
-    kw = {"lr": s.lr, "ema_decay": s.ema_decay, "ng_max": s.ng_max, "g_min": s.g_min, "g_max": s.g_max, "clip": s.clip}
+    kw = {"lr": s.lr, **_solver_kw(s)}
     if s.init == "mdlm":
         teacher = get("mdlm")
         convert(model, teacher)
         kw |= {"extra": "distill", "teacher": teacher, "lam": s.lam, "tau": s.tau, "gap_min": s.gap_min,
                "gap_max": s.gap_max, "warmup": s.warmup}
     module = FPMDLMModule(model, mask_id=dm.mask_id, max_steps=s.steps, **kw)
-    info = fit(module, RandomBatches(dm.train, batch_size=s.batch_size, seed=s.seed), max_steps=s.steps, seed=s.seed,
-               val_batches=held_out(dm.val, batch_size=s.batch_size), early_stop=int(s.early_stop))
-    model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
-    model.eval()
-    return {**info, **measure_fp(model, cfg, dm)}
+    return _fit(model, module, cfg, dm, steps=s.steps, seed=s.seed, early_stop=int(s.early_stop))
 
 
 def train_cons(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
-    s, base = cfg.substrate[CONS], cfg.substrate[FP]
+    s = cfg.substrate[CONS]
     model.load_state_dict(get(FP).state_dict())
-    module = FPMDLMModule(model, mask_id=dm.mask_id, max_steps=s.steps, lr=s.lr, ema_decay=base.ema_decay,
-                          ng_max=base.ng_max, g_min=base.g_min, g_max=base.g_max, clip=base.clip,
+    module = FPMDLMModule(model, mask_id=dm.mask_id, max_steps=s.steps, lr=s.lr, **_solver_kw(cfg.substrate[FP]),
                           extra="consistency", lam=s.lam, gap_min=s.gap_min, gap_max=s.gap_max, warmup=s.warmup)
-    info = fit(module, RandomBatches(dm.train, batch_size=base.batch_size, seed=s.seed), max_steps=s.steps,
-               seed=s.seed, val_batches=held_out(dm.val, batch_size=base.batch_size))
-    model.load_state_dict(module.sampling_net(use_ema=True).state_dict())
-    model.eval()
-    return {**info, **measure_fp(model, cfg, dm)}
+    return _fit(model, module, cfg, dm, steps=s.steps, seed=s.seed)
 
 
 def measure_fp(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, ARG001
@@ -130,10 +136,11 @@ def measure_fp(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN001, 
     own = model.iters
     by_iters = {}
     try:
-        for n in MEASURED_ITERS:
+        for n in sorted({*MEASURED_ITERS, own}):
             model.iters = n
             by_iters[str(n)] = elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id)
     finally:
         model.iters = own
-    return {"val_bits_per_char": elbo_bits_per_char(model, dm.val, mask_id=dm.mask_id),
-            "val_bits_per_char_by_iters": by_iters, "n_params": sum(p.numel() for p in model.parameters())}
+    return {"val_bits_per_char": by_iters[str(own)],
+            "val_bits_per_char_by_iters": {k: v for k, v in by_iters.items() if int(k) in MEASURED_ITERS},
+            "n_params": sum(p.numel() for p in model.parameters())}

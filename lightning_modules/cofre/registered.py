@@ -11,13 +11,12 @@ from torch import nn
 
 from lightning_modules.cofre import models
 from lightning_modules.cofre.sampler import REUSES, SCHEDULES, Reuse, fp_sample, iteration_plan
-from lightning_modules.core import seeding
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.knobs import Knob
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model
 from lightning_modules.discrete.methods import STEPS
-from lightning_modules.mdlm.sampler import CHUNK
+from lightning_modules.mdlm.sampler import CHUNK, in_chunks
 
 
 def _effort(section) -> float:  # noqa: ANN001
@@ -64,20 +63,15 @@ class FixedPointSampling(Method):
         self.reuse = Reuse(reuse, gamma_visible, gamma_mask_min, gamma_mask_max, gamma_changed)
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float, dict]:
-        length, device = self.net.seq_len, self.device
-        jump_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/jump", device=device)
-        token_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/token", device=device)
-        tokens, calls, passes = [], [], []
-        for ju, tu in zip(jump_u.split(self.chunk), token_u.split(self.chunk), strict=True):
-            out, c, p = fp_sample(self.net, len(ju), length, mask_id=self.net.mask_id, plan=self.plan, jump_u=ju,
-                                  token_u=tu, reuse=self.reuse, device=device)
-            tokens.append(out)
-            calls.append(c)
-            passes.append(p)
-        per_row = float(torch.cat(calls).double().mean())
+        length, net = self.net.seq_len, self.net
+        tokens, calls, passes = in_chunks(
+            lambda ju, tu: fp_sample(net, len(ju), length, mask_id=net.mask_id, plan=self.plan, jump_u=ju,
+                                     token_u=tu, reuse=self.reuse, device=self.device),
+            n, self.steps, length, seed=seed, device=self.device, chunk=self.chunk)
+        per_row = float(calls.double().mean())
         fixed, per_iter = self.net.blocks_per_call
-        return torch.cat(tokens), per_row, {
-            "calls": per_row, "block_passes": float(torch.cat(passes).double().mean()),
+        return tokens, per_row, {
+            "calls": per_row, "block_passes": float(passes.double().mean()),
             "nominal_block_passes": float(sum(fixed + per_iter * k for k in self.plan))}
 
 

@@ -9,7 +9,6 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from lightning_modules.core import seeding
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model, transformer_effort
 from lightning_modules.core.roles import (
@@ -23,7 +22,7 @@ from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
 from lightning_modules.discrete.methods import STEPS
 from lightning_modules.mdlm.module import MDLMModule, elbo_bits_per_char
-from lightning_modules.mdlm.sampler import CHUNK, masked_sample
+from lightning_modules.mdlm.sampler import CHUNK, in_chunks, masked_sample
 
 
 def mdlm_spec(cfg: DictConfig, name: str = "mdlm") -> dict:
@@ -74,13 +73,9 @@ class MDLMMethod(Method):
         self.net, self.steps, self.chunk = mdlm, int(steps), chunk
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
-        length, device = self.net.seq_len, self.device
-        jump_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/jump", device=device)
-        token_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/token", device=device)
-        tokens, calls = [], []
-        for ju, tu in zip(jump_u.split(self.chunk), token_u.split(self.chunk), strict=True):
-            out, c = masked_sample(self.net, len(ju), length, mask_id=self.net.mask_id, steps=self.steps,
-                                   jump_u=ju, token_u=tu, device=device)
-            tokens.append(out)
-            calls.append(c)
-        return torch.cat(tokens), float(torch.cat(calls).double().mean())
+        length, net = self.net.seq_len, self.net
+        tokens, calls = in_chunks(
+            lambda ju, tu: masked_sample(net, len(ju), length, mask_id=net.mask_id, steps=self.steps, jump_u=ju,
+                                         token_u=tu, device=self.device),
+            n, self.steps, length, seed=seed, device=self.device, chunk=self.chunk)
+        return tokens, float(calls.double().mean())

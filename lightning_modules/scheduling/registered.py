@@ -9,7 +9,6 @@ from dataclasses import replace
 import torch
 from torch import nn
 
-from lightning_modules.core import seeding
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.knobs import Knob
 from lightning_modules.core.method import Method
@@ -17,7 +16,7 @@ from lightning_modules.core.registry import register_method, register_model, tra
 from lightning_modules.core.roles import check_transformer, transformer_knobs
 from lightning_modules.discrete.methods import STEPS
 from lightning_modules.mdlm.registered import build_mdlm, mdlm_spec, measure_mdlm, train_mdlm
-from lightning_modules.mdlm.sampler import CHUNK, masked_sample
+from lightning_modules.mdlm.sampler import CHUNK, in_chunks, masked_sample
 from lightning_modules.scheduling import importance
 from lightning_modules.scheduling.schedule import plan, segments
 
@@ -65,18 +64,14 @@ class ScheduledMDLM(Method):
         return {"heavy": self.heavy, "light": self.light}
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float, dict]:
-        length, device = self.heavy.seq_len, self.device
-        # MDLM's streams: the schedule changes which network proposes, not the draws
-        jump_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/jump", device=device)
-        token_u = seeding.rand(n, self.steps, length, seed=seed, stream="mdlm/token", device=device)
+        length, nets = self.heavy.seq_len, [self.heavy, self.light]
         order = [0 if letter == "H" else 1 for letter in self.plan]
-        tokens, calls = [], []
-        for ju, tu in zip(jump_u.split(self.chunk), token_u.split(self.chunk), strict=True):
-            out, c = masked_sample([self.heavy, self.light], len(ju), length, mask_id=self.heavy.mask_id,
-                                   steps=self.steps, jump_u=ju, token_u=tu, device=device, plan=order)
-            tokens.append(out)
-            calls.append(c)
-        per_net = torch.cat(calls).double().mean(0)
+        # MDLM's uniforms: the schedule changes which network proposes, not the draws
+        tokens, calls = in_chunks(
+            lambda ju, tu: masked_sample(nets, len(ju), length, mask_id=self.heavy.mask_id, steps=self.steps,
+                                         jump_u=ju, token_u=tu, device=self.device, plan=order),
+            n, self.steps, length, seed=seed, device=self.device, chunk=self.chunk)
+        per_net = calls.double().mean(0)
         counters = {"heavy_calls": float(per_net[0]), "light_calls": float(per_net[1]),
                     "light_steps": float(self.plan.count("L"))}
-        return torch.cat(tokens), float(per_net.sum()), counters
+        return tokens, float(per_net.sum()), counters
