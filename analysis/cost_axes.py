@@ -23,14 +23,17 @@ COST_AXES: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "nfe": lambda r: (r.get("cost") or {}).get("nfe"),
     "wallclock": _per_sample_wallclock,
     "flops": lambda r: (r.get("cost") or {}).get("flops"),
+    # transformer-block passes of the calls made (the ledger's count; absent in older records)
+    "blocks": lambda r: (r.get("cost") or {}).get("block_passes"),
 }
 
 COST_AXIS_LABELS: dict[str, str] = {
     "nfe": "NFE per sample (largest network; drafter included)",
     "wallclock": "wall-clock seconds per sample",
     "flops": "FLOPs per sample",
+    "blocks": "transformer-block passes per sample",
 }
-AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs"}  # table headers
+AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs", "blocks": "blocks"}  # table headers
 
-FIGURE_AXES = ("nfe", "wallclock")  # fronts are always drawn on these axes
+FIGURE_AXES = ("nfe", "flops", "wallclock")  # fronts are always drawn on these axes, and on the study's sweep.cost_axis
 SPEEDUP_AXES = ("nfe", "flops", "wallclock")  # speed-ups are always given on these (FLOPs: across families)

@@ -112,6 +112,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "look": record.get("look", 1 if record.get("confirm") else None),
         "rule": record.get("rule"),  # a confirmation's stopping rule (sweeps.confirm)
         "matched": record.get("matched"),  # {on: [knobs], delta}: compare at equal settings (analysis.matched)
+        "budgets": record.get("budgets"),  # nominal block budgets: compare at each (analysis.budgets)
         "seconds": _number(record.get("seconds")),
         "wallclock_runs": _per_sample_runs(record),
     }

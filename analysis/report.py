@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.budgets import BUDGETS_NOTE, budget_rows, budgets_table, declared_budgets
 from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES
 from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
@@ -204,7 +205,7 @@ def write_report(
     label = summary["metric_label"]
     named = label if uses_evaluator(metric, summary["metric_info"]) else None  # plain metrics: short titles
     files: list[Path] = []
-    for axis in FIGURE_AXES:
+    for axis in dict.fromkeys((*FIGURE_AXES, cost_axis)):
         files += plot_front(
             trials,
             metric,
@@ -245,6 +246,13 @@ def write_report(
         files += write_table(out, "matched", *matched_table(rows, metric),
                              caption=f"Each arm against {summary['baseline']} at equal {', '.join(matched['on'])}, "
                                      "paired on the same seeds", note=MATCHED_NOTE)
+    budgets = declared_budgets(trials)
+    if budgets:
+        rows = budget_rows(trials, metric, budgets)
+        summary["budgets"] = {"budgets": budgets, "rows": rows}
+        files += write_table(out, "budgets", *budgets_table(rows, budgets),
+                             caption=f"{name} at equal nominal block budgets, against {summary['baseline']}",
+                             note=BUDGETS_NOTE)
     confirmed = confirmed_table(summary)
     if confirmed is not None:
         uncertain = ((summary.get("confirmed") or {}).get("uncertainty") or {}).get("text")

@@ -176,6 +176,7 @@ class SweepRunner:
                 "knobs": list(dict.fromkeys(method_knobs(arm.cfg, columns_only=True) + list(arm.space))),
                 "primary_metric": self.metric, "primary_baseline": self.primary, "sampler": arm.sampler,
                 **({"matched": {"on": list(s.matched_on), "delta": float(s.match_delta)}} if s.get("matched_on") else {}),
+                **({"budgets": [float(b) for b in s.budgets]} if s.get("budgets") else {}),
                 "seed": int(self.cfg.seed),
                 "n_samples": int(arm.cfg.eval.n_samples), "started": _now(), "versions": versions(),
                 "worker": {"host": socket.gethostname(), "pid": os.getpid(), "role": "worker" if self.worker else "sweep"}}

@@ -84,7 +84,7 @@ class SweepConf:
     sampler: str = _choice("grid", "tpe", "nsga2")
     n_trials: int | None = None
     seed: int = MISSING
-    cost_axis: str = _choice("nfe", "wallclock", "flops")
+    cost_axis: str = _choice("nfe", "wallclock", "flops", "blocks")
     storage: str | None = None
     run_dir: str | None = None
     space: dict[str, Any] = field(default_factory=dict)  # free: swept key -> values / range
@@ -104,6 +104,7 @@ class SweepConf:
     check_ledger: bool = False  # replay each network's first calls on their real inputs: the ledger's contract
     matched_on: list[str] | None = None  # also compare each arm with the primary baseline at equal values of these knobs
     match_delta: float = 0.02  # a matched comparison "matches" when its quality ratio's upper end <= 1 + this
+    budgets: list[float] | None = None  # nominal block budgets per sample: report/budgets.md compares every arm at each
     primary_baseline: str | None = None  # the arm the tables compare against first (null: the first baseline arm)
 
 

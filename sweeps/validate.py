@@ -51,6 +51,8 @@ def validate_run(cfg: DictConfig) -> None:
     method = _plain(cfg.method)
     fixed = ("name",) if spec.t0 == "knob" else ("name", "t0")
     _check("method", method, spec.knobs, f"method {spec.name}", fixed)
+    if spec.check is not None:
+        spec.check(method)
     if spec.t0 in ("zero", "one") and "t0" in method:
         t0 = 0.0 if spec.t0 == "zero" else 1.0
         if method["t0"] != t0:
@@ -125,6 +127,8 @@ def validate_sweep(cfg: DictConfig) -> None:
     _int("sweep.confirm_boot", s.confirm_boot, 40)
     if s.confirm_n is not None:
         _int("sweep.confirm_n", s.confirm_n, 10)
+    if s.budgets is not None and not all(isinstance(b, int | float) and b > 0 for b in s.budgets):
+        raise ConfigError("sweep.budgets", list(s.budgets), "a list of block budgets > 0 such as [32, 64, 128, 256]")
     if s.matched_on is not None and not all(isinstance(k, str) and "." in k for k in s.matched_on):
         raise ConfigError("sweep.matched_on", list(s.matched_on), "a list of knob keys such as [method.steps]")
     if not s.match_delta >= 0:

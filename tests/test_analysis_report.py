@@ -88,7 +88,7 @@ def make_run(real: Path, dest: Path, *, with_samples: bool = True) -> Path:
     return run
 
 
-FIGURES = ["front_nfe", "front_wallclock", "speedup_vs_t0", "samples", "learning_curves"]
+FIGURES = ["front_nfe", "front_flops", "front_wallclock", "speedup_vs_t0", "samples", "learning_curves"]
 TABLES = ["front", "speedup", "confirmed"]  # confirmed: the smoke run ran confirmation looks
 
 

@@ -149,7 +149,7 @@ def test_the_sampler_charges_its_calls_times_pre_iterations_post(iters):
     calls = batch.counters["calls"]
     assert 1 <= calls <= 6
     assert batch.counters["block_passes"] == pytest.approx(calls * (2 + iters))
-    assert batch.counters["nominal_block_passes"] == 6 * (2 + iters)
+    assert batch.cost["nominal_block_passes"] == 6 * (2 + iters)
     # the ledger saw the same calls (rows per sample) as the sampler counted
     assert batch.cost["networks"]["fp_mdlm"]["evals_per_sample"] == pytest.approx(calls)
 
@@ -204,3 +204,40 @@ def test_the_ledger_counts_block_passes_of_the_calls_made():
     mdlm = TransformerDenoiser(V, L, width=16, depth=2, heads=2, time_input=False).eval()
     plain = measure(MDLMMethod.from_knobs({"mdlm": mdlm}, {"steps": 5}), 16, seed=0, repeats=1)
     assert plain.cost["block_passes"] == pytest.approx(2 * plain.cost["networks"]["mdlm"]["evals_per_sample"])
+
+
+def test_re_drawing_masks_visible_tokens_again_and_still_ends_unmasked():
+    fp = _fp(iters=1)
+    n, steps = 16, 8
+    g = torch.Generator().manual_seed(0)
+    ju, tu, ru = (torch.rand(n, steps, L, generator=g) for _ in range(3))
+    plain, plain_calls, _ = fp_sample(fp, n, L, mask_id=V, plan=[1] * steps, jump_u=ju, token_u=tu)
+    same, same_calls, _ = fp_sample(fp, n, L, mask_id=V, plan=[1] * steps, jump_u=ju, token_u=tu, remask=0.0,
+                                    remask_u=ru)
+    assert torch.equal(same, plain) and torch.equal(same_calls, plain_calls)  # remask 0: MDLM's sampler
+    redrawn, calls, _ = fp_sample(fp, n, L, mask_id=V, plan=[1] * steps, jump_u=ju, token_u=tu, remask=1.0,
+                                  remask_u=ru)
+    assert (redrawn != V).all()  # the last step unmasks whatever was masked again
+    assert not torch.equal(redrawn, plain) and int(calls.sum()) >= int(plain_calls.sum())
+    with pytest.raises(ValueError, match="refuses 3SR"):
+        fp_sample(fp, n, L, mask_id=V, plan=[1] * steps, jump_u=ju, token_u=tu, reuse=Reuse("3sr"), remask=0.5,
+                  remask_u=ru)
+
+
+@pytest.mark.parametrize(("overrides", "line"), [
+    (["method.reuse=3sr", "method.remask=0.5"], "method.reuse='3sr' is not allowed: none or full when "
+     "method.remask > 0 (3SR needs monotone unmasking"),
+    (["method.iters=0"], "method.iters=0 is not allowed"),
+    (["method.gamma_mask_min=0.95"], "method.gamma_mask_min=0.95 is not allowed: <= method.gamma_mask_max=0.9"),
+    (["method.schedule=cosine"], "method.schedule='cosine' is not allowed"),
+])
+def test_bad_fixed_point_sampler_knobs_are_refused_in_one_line_before_any_compute(workdir, capsys, overrides,
+                                                                                  line):
+    from sweeps.cli import main
+
+    arm = "cofre[scratch,N2]"
+    sets = ",".join(overrides)
+    assert main(["sweep", "experiment=cofre", f"sweep.only=['{arm}']", f"sweep.arms.{arm}.set+=[{sets}]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and line in err[0], err
+    assert not (workdir / "runs").exists() or not any((workdir / "runs").rglob("trials.jsonl"))

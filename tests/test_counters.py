@@ -18,7 +18,7 @@ from analysis import load_trials, write_report
 from analysis.counters import counter_names
 
 IND, WARM, DRAFT = "noise_start[indep]", "warm_start[gmm4]", "drafter_only[gmm4]"
-PASSES, TOKENS = "block_passes", "tokens_per_pass"  # names analysis has never heard of
+PASSES, TOKENS = "router_passes", "tokens_per_pass"  # names analysis has never heard of
 
 
 @pytest.fixture(autouse=True)
@@ -99,7 +99,7 @@ def test_front_table_has_a_column_per_counter(counted):
         assert row[3:5] == cells
     assert {key[0] for key in rows} == {IND, WARM, DRAFT}
     tex = (counted / "report" / "front.tex").read_text()
-    assert r"block\_passes & tokens\_per\_pass" in tex
+    assert r"router\_passes & tokens\_per\_pass" in tex
 
 
 @pytest.mark.parametrize("recorded", ["empty", "absent"])

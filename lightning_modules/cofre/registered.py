@@ -16,7 +16,7 @@ from lightning_modules.core.knobs import Knob
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model
 from lightning_modules.discrete.methods import STEPS
-from lightning_modules.mdlm.sampler import CHUNK, in_chunks
+from lightning_modules.mdlm.sampler import CHUNK, MDLM_STREAMS, in_chunks
 
 
 def _effort(section) -> float:  # noqa: ANN001
@@ -38,6 +38,8 @@ SCHEDULE = Knob("schedule", str, "constant", choices=SCHEDULES,
                 help="iterations over the steps: constant, or decreasing from 1.5x to 0.5x iters")
 REUSE = Knob("reuse", str, "none", choices=REUSES,
              help="start state of a call: none (h_pre), 3sr (three-state reuse of the row's last state), full")
+REMASK = Knob("remask", float, 0.0, low=0.0, high=1.0, help="re-drawing (ReMDM-style): after a step, a token "
+              "visible before it is masked again with this share of the step's unmasking probability; not with 3sr")
 GAMMAS = (Knob("gamma_visible", float, 1.0, low=0.0, high=1.0, column=False),
           Knob("gamma_mask_min", float, 0.75, low=0.0, high=1.0, column=False),
           Knob("gamma_mask_max", float, 0.90, low=0.0, high=1.0, column=False),
@@ -47,7 +49,17 @@ GAMMAS = (Knob("gamma_visible", float, 1.0, low=0.0, high=1.0, column=False),
 def _knobs(schedule: str, reuse: str) -> tuple[Knob, ...]:
     return (replace(STEPS, default=64, help="ancestral steps from all [MASK]; a step in which a sample's tokens "
                     "did not change costs it no call"), ITERS, replace(SCHEDULE, default=schedule),
-            replace(REUSE, default=reuse), *GAMMAS)
+            replace(REUSE, default=reuse), REMASK, *GAMMAS)
+
+
+def check_knobs(values: dict) -> None:
+    """What single knobs cannot say: the ramp's ends in order; 3SR only with monotone unmasking."""
+    if values["gamma_mask_min"] > values["gamma_mask_max"]:
+        raise ConfigError("method.gamma_mask_min", values["gamma_mask_min"],
+                          f"<= method.gamma_mask_max={values['gamma_mask_max']}")
+    if values["remask"] > 0 and values["reuse"] == "3sr":
+        raise ConfigError("method.reuse", values["reuse"], "none or full when method.remask > 0 (3SR needs monotone "
+                          "unmasking: a re-drawn token has no state to reuse)")
 
 
 class FixedPointSampling(Method):
@@ -55,28 +67,33 @@ class FixedPointSampling(Method):
     an iteration schedule and optional state reuse (lightning_modules/cofre/sampler.py)."""
 
     def __init__(self, net: nn.Module, *, steps: int, iters: int, schedule: str, reuse: str, gamma_visible: float,
-                 gamma_mask_min: float, gamma_mask_max: float, gamma_changed: float, chunk: int = CHUNK) -> None:
-        if gamma_mask_min > gamma_mask_max:
-            raise ConfigError("method.gamma_mask_min", gamma_mask_min, f"<= method.gamma_mask_max={gamma_mask_max}")
+                 gamma_mask_min: float, gamma_mask_max: float, gamma_changed: float, remask: float = 0.0,
+                 chunk: int = CHUNK) -> None:
+        check_knobs({"gamma_mask_min": gamma_mask_min, "gamma_mask_max": gamma_mask_max, "reuse": reuse,
+                     "remask": remask})
+        self.remask = float(remask)
         self.net, self.steps, self.chunk = net, int(steps), chunk
         self.plan = iteration_plan(schedule, int(iters), self.steps)
         self.reuse = Reuse(reuse, gamma_visible, gamma_mask_min, gamma_mask_max, gamma_changed)
 
+    def nominal_block_passes(self) -> float:
+        fixed, per_iter = self.net.blocks_per_call
+        return float(sum(fixed + per_iter * k for k in self.plan))
+
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float, dict]:
         length, net = self.net.seq_len, self.net
+        streams = (*MDLM_STREAMS, "cofre/remask") if self.remask > 0 else MDLM_STREAMS
         tokens, calls, passes = in_chunks(
-            lambda ju, tu: fp_sample(net, len(ju), length, mask_id=net.mask_id, plan=self.plan, jump_u=ju,
-                                     token_u=tu, reuse=self.reuse, device=self.device),
-            n, self.steps, length, seed=seed, device=self.device, chunk=self.chunk)
+            lambda ju, tu, ru=None: fp_sample(net, len(ju), length, mask_id=net.mask_id, plan=self.plan, jump_u=ju,
+                                              token_u=tu, reuse=self.reuse, device=self.device, remask=self.remask,
+                                              remask_u=ru),
+            n, self.steps, length, seed=seed, device=self.device, chunk=self.chunk, streams=streams)
         per_row = float(calls.double().mean())
-        fixed, per_iter = self.net.blocks_per_call
-        return tokens, per_row, {
-            "calls": per_row, "block_passes": float(passes.double().mean()),
-            "nominal_block_passes": float(sum(fixed + per_iter * k for k in self.plan))}
+        return tokens, per_row, {"calls": per_row, "block_passes": float(passes.double().mean())}
 
 
 @register_method("fp_mdlm", needs=(models.FP,), role="method", t0="zero", kinds=("tokens",), family="CoFRe",
-                 knobs=_knobs("constant", "none"))
+                 knobs=_knobs("constant", "none"), check=check_knobs)
 class FPMDLMMethod(FixedPointSampling):
     """The FP-MDLM (substrate.fp_mdlm: from scratch or converted) under the fixed-point sampler."""
 
@@ -88,7 +105,7 @@ class FPMDLMMethod(FixedPointSampling):
 
 
 @register_method("cofre", needs=(models.CONS,), role="method", t0="zero", kinds=("tokens",), family="CoFRe",
-                 knobs=_knobs("decreasing", "3sr"))
+                 knobs=_knobs("decreasing", "3sr"), check=check_knobs)
 class CoFReMethod(FixedPointSampling):
     """CoFRe: the FP-MDLM after consistency post-training (substrate.fp_mdlm_cons), sampled
     with three-state reuse and a decreasing iteration schedule by default."""

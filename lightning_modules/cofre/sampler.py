@@ -15,7 +15,12 @@ Cache: a row is called when its tokens changed since its last call (MDLM's rule)
 always has a changed token to react to. Without reuse and at a constant iteration count this
 is exact (the denoiser is time-free); with reuse or a varying count, a row whose tokens did not
 change keeps its logits and state instead of iterating again: the sampler is charged only for
-the calls it makes. Reuse assumes monotone unmasking: tokens, once revealed, are kept.
+the calls it makes.
+
+Re-drawing (`remask` > 0, after ReMDM): after each step but the last, each token visible
+before the step is masked again with probability remask x the step's unmasking probability
+(its own uniform stream, `cofre/remask`), to be drawn anew. 3SR assumes monotone unmasking (a
+visible token keeps its state): the method refuses 3sr with remask > 0.
 """
 
 from __future__ import annotations
@@ -71,8 +76,12 @@ def iteration_plan(schedule: str, iters: int, steps: int) -> list[int]:
 @torch.inference_mode()
 def fp_sample(net, n: int, length: int, *, mask_id: int, plan: Sequence[int], jump_u: torch.Tensor,  # noqa: ANN001
               token_u: torch.Tensor, reuse: Reuse = Reuse(), device: torch.device | None = None,
+              remask: float = 0.0, remask_u: torch.Tensor | None = None,
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(tokens [n, L], calls per row [n], block passes per row [n]); `plan[i]`: iterations at step i."""
+    """(tokens [n, L], calls per row [n], block passes per row [n]); `plan[i]`: iterations at step i;
+    `remask_u`: uniforms [n, steps, L], needed when remask > 0."""
+    if remask > 0 and (reuse.mode == "3sr" or remask_u is None):
+        raise ValueError("remask > 0 needs its uniforms and refuses 3SR (which assumes monotone unmasking)")
     steps = len(plan)
     fixed, per_iter = net.blocks_per_call
     x = torch.full((n, length), mask_id, dtype=torch.long, device=device)
@@ -100,7 +109,12 @@ def fp_sample(net, n: int, length: int, *, mask_id: int, plan: Sequence[int], ju
             passes[rows] += fixed + per_iter * plan[i]
             stale[rows] = False
         proposal = _categorical(logits, token_u[:, i].to(logits.device))
-        unmask = (x == mask_id) & (jump_u[:, i].to(x.device) < p_jump)
+        visible = x != mask_id
+        unmask = ~visible & (jump_u[:, i].to(x.device) < p_jump)
         x = torch.where(unmask, proposal, x)
+        if remask > 0 and i < steps - 1:
+            redraw = visible & (remask_u[:, i].to(x.device) < remask * p_jump)
+            x = torch.where(redraw, mask_id, x)
+            unmask |= redraw
         stale |= unmask.any(dim=1)
     return x, calls, passes

@@ -160,6 +160,7 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "evals": batch.nfe,
         "flops": drafter_flops + sum(v["flops_per_sample"] for v in networks.values()),
         "block_passes": sum(v["block_passes_per_sample"] for v in networks.values()),  # the calls made, per sample
+        "nominal_block_passes": method.nominal_block_passes(),  # what its settings were priced at (or None)
         "networks": networks,
         "largest_network": largest,
         "drafter": drafter,

@@ -102,6 +102,12 @@ def is_block(module: nn.Module) -> bool:
     return isinstance(module, nn.TransformerEncoderLayer) or getattr(module, "is_block", False) is True
 
 
+def blocks_in(net: nn.Module) -> int:
+    """The transformer blocks one call of `net` passes through, each once (a fixed-point net
+    says its own: `blocks_per_call`)."""
+    return sum(1 for m in net.modules() if is_block(m))
+
+
 def _rows(args: tuple) -> int:
     for a in args:
         if isinstance(a, torch.Tensor) and a.dim() > 0:

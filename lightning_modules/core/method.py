@@ -43,6 +43,12 @@ class Method:
         returns them as a third item, {name: mean per sample}: (samples, nfe, counters)."""
         raise NotImplementedError
 
+    def nominal_block_passes(self) -> float | None:
+        """Block passes per sample that its settings are priced at before caching (a block
+        budget: steps x blocks per call), where it has one; None (the default) where not.
+        `measure` records it as cost["nominal_block_passes"] beside the passes it counted."""
+        return None
+
     @property
     def device(self) -> torch.device:
         """Where its models live: every tensor the method makes is made there."""

@@ -93,6 +93,9 @@ class MethodSpec:
     # diagnostics(models by role, data module, cfg) -> a figure's data (analysis.diagnostics),
     # computed once per study for each set of models the method's arms use
     diagnostics: Callable[[dict, Any, Any], dict] | None = None
+    # check(method section as a dict): one-line ConfigError for what single knobs cannot say
+    # (a pair of knobs that contradict), called by validation before any compute
+    check: Callable[[dict], None] | None = None
 
     def knob(self, name: str) -> Knob | None:
         return next((k for k in self.knobs if k.name == name), None)
@@ -124,12 +127,13 @@ def build_method(name: str, models: dict, knobs: dict) -> Any:
 
 def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kinds: Iterable[str],
                     knobs: Iterable[Knob] = (), factory: Callable | None = None, family: str | None = None,
-                    diagnostics: Callable | None = None) -> Callable:
+                    diagnostics: Callable | None = None, check: Callable | None = None) -> Callable:
     """Decorator for a Method class (built as `cls.from_knobs(models, knobs)`) or a factory
     function `fn(models, knobs) -> Method`. `family` (default: the name) groups methods of one
     idea across tracks (warm_start and ws_dfm are both "warm start") for paper figures.
     `diagnostics(models, data, cfg)`: a figure of what the method's models do (the
-    scheduling family's step importance), drawn in the study's report."""
+    scheduling family's step importance), drawn in the study's report. `check(values)`: refuse
+    knob values that contradict each other, in one line (ConfigError)."""
     if role not in ROLES:
         raise ValueError(f"role={role!r}: one of {', '.join(ROLES)}")
     if t0 not in T0_SEMANTICS:
@@ -144,7 +148,7 @@ def register_method(name: str, *, needs: Iterable[str], role: str, t0: str, kind
     def wrap(obj: Any) -> Any:
         make = factory or (obj.from_knobs if isinstance(obj, type) else obj)
         METHODS.add(name, MethodSpec(name, make, tuple(needs), knobs, role, t0, kinds,
-                                     getattr(obj, "__module__", ""), family or name, diagnostics))
+                                     getattr(obj, "__module__", ""), family or name, diagnostics, check))
         return obj
 
     return wrap

@@ -9,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules.core.ledger import blocks_in
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model, transformer_effort
 from lightning_modules.core.roles import (
@@ -71,6 +72,9 @@ class MDLMMethod(Method):
 
     def __init__(self, mdlm: nn.Module, *, steps: int, chunk: int = CHUNK) -> None:
         self.net, self.steps, self.chunk = mdlm, int(steps), chunk
+
+    def nominal_block_passes(self) -> float:
+        return float(self.steps * blocks_in(self.net))
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float]:
         length, net = self.net.seq_len, self.net

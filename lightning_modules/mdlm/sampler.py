@@ -28,18 +28,20 @@ TimeFreeDenoiser = Callable[[torch.Tensor], torch.Tensor]  # x_t [b, L] -> logit
 CHUNK = 128
 
 
-@torch.inference_mode()
-def in_chunks(run: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, ...]], n: int, steps: int,
-              length: int, *, seed: int, device: torch.device | str, chunk: int) -> tuple[torch.Tensor, ...]:
-    """MDLM's uniforms for `n` rows (streams mdlm/jump and mdlm/token, so every masked sampler
-    pairs on seeds), handed to `run(jump_u, token_u)` `chunk` rows at a time; each of its
-    outputs concatenated over the chunks."""
-    jump_u = seeding.rand(n, steps, length, seed=seed, stream="mdlm/jump", device=device)
-    token_u = seeding.rand(n, steps, length, seed=seed, stream="mdlm/token", device=device)
-    outs = [run(ju, tu) for ju, tu in zip(jump_u.split(chunk), token_u.split(chunk), strict=True)]
+MDLM_STREAMS = ("mdlm/jump", "mdlm/token")
+
+
+def in_chunks(run: Callable[..., tuple[torch.Tensor, ...]], n: int, steps: int, length: int, *, seed: int,
+              device: torch.device | str, chunk: int, streams: Sequence[str] = MDLM_STREAMS) -> tuple[torch.Tensor, ...]:
+    """Per-sample uniforms [n, steps, length] of each stream (MDLM's jump and token streams
+    first, so every masked sampler pairs on seeds), handed to `run(jump_u, token_u, ...)`
+    `chunk` rows at a time; each of its outputs concatenated over the chunks."""
+    draws = [seeding.rand(n, steps, length, seed=seed, stream=s, device=device) for s in streams]
+    outs = [run(*parts) for parts in zip(*(d.split(chunk) for d in draws), strict=True)]
     return tuple(torch.cat(parts) for parts in zip(*outs, strict=True))
 
 
+@torch.inference_mode()
 def masked_sample(denoiser: TimeFreeDenoiser | Sequence[TimeFreeDenoiser], n: int, length: int, *, mask_id: int,
                   steps: int, jump_u: torch.Tensor, token_u: torch.Tensor, cached: bool = True,
                   device: torch.device | None = None, plan: Sequence[int] | None = None,

@@ -11,6 +11,7 @@ from torch import nn
 
 from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.knobs import Knob
+from lightning_modules.core.ledger import blocks_in
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model, transformer_effort
 from lightning_modules.core.roles import check_transformer, transformer_knobs
@@ -62,6 +63,9 @@ class ScheduledMDLM(Method):
 
     def networks(self) -> dict[str, nn.Module]:
         return {"heavy": self.heavy, "light": self.light}
+
+    def nominal_block_passes(self) -> float:
+        return float(sum(blocks_in(self.heavy if letter == "H" else self.light) for letter in self.plan))
 
     def refine(self, drafts: torch.Tensor | None, n: int, seed: int) -> tuple[torch.Tensor, float, dict]:
         length, nets = self.heavy.seq_len, [self.heavy, self.light]
