@@ -73,6 +73,27 @@ def test_jacobian_free_backprop_differentiates_only_the_last_iterations():
         assert torch.allclose(fp.solve(h_pre, 1, no_grad_iters=2), fp.solve(h_pre, 3), atol=1e-6)
 
 
+def test_a_jfb_step_has_the_gradients_of_its_last_iterations_from_the_same_detached_state():
+    fp = _fp().train()
+    with torch.no_grad():  # a fusion that injects h_pre, so the pre block's gradient is not trivially 0
+        fp.fuse.weight.add_(0.1 * torch.randn_like(fp.fuse.weight))
+    x = _tokens()
+    fp(x, iters=2, no_grad_iters=3).square().mean().backward()
+    jfb = {k: p.grad.clone() for k, p in fp.named_parameters() if p.grad is not None}
+    fp.zero_grad(set_to_none=True)
+    h_pre = fp.encode(x)
+    with torch.no_grad():
+        start = fp.solve(h_pre, 3)  # the same 3 iterations, outside any graph
+    h = start.detach()
+    for _ in range(2):  # only the last 2, differentiated, with h_pre injected
+        h = fp.step(h, h_pre)
+    fp.head(fp.decode(h)).square().mean().backward()
+    plain = {k: p.grad.clone() for k, p in fp.named_parameters() if p.grad is not None}
+    assert set(jfb) == set(plain) and any(k.startswith("pre.") for k in plain)
+    for k in plain:
+        assert torch.allclose(jfb[k], plain[k], atol=1e-6), k
+
+
 def test_state_reuse_starts_from_the_blend_of_the_previous_state_and_h_pre():
     fp = _fp()
     x = _tokens()
