@@ -28,13 +28,14 @@ class Block(nn.Module):
         n, length, width = x.shape
         return x.view(n, length, self.heads, width // self.heads).transpose(1, 2)  # [n, H, len, d]
 
-    def forward(self, h: torch.Tensor, cache: dict | None = None, at: int = 0) -> torch.Tensor:
-        """h [n, len, width]. Without a cache: causal attention over the window. With one
-        (keys/values [n, H, L, d] preallocated): h is position `at`, written to the cache, and
-        attends to positions <= at."""
+    def forward(self, h: torch.Tensor, cache: dict | None = None, at: int = 0,
+                mask: torch.Tensor | None = None) -> torch.Tensor:
+        """h [n, len, width]. Without a cache: causal attention over the window, or the boolean
+        `mask` [len, len] (True: may attend) where given. With one (keys/values [n, H, L, d]
+        preallocated): h is position `at`, written to the cache, and attends to positions <= at."""
         q, k, v = (self._split(t) for t in self.qkv(self.norm1(h)).chunk(3, dim=-1))
         if cache is None:
-            a = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+            a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
         else:
             cache["k"][:, :, at : at + 1], cache["v"][:, :, at : at + 1] = k, v
             a = F.scaled_dot_product_attention(q, cache["k"][:, :, : at + 1], cache["v"][:, :, : at + 1])

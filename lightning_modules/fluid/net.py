@@ -1,0 +1,49 @@
+"""The FLUID model: the autoregressive backbone (`nets/causal.py`) with one more token, [MASK],
+so that a pass can also predict the tokens after the next one (lightning_modules/fluid/layout.py).
+Real slots attend exactly as in the backbone, so its autoregressive predictions are the
+backbone's own until training moves the shared weights."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from lightning_modules.fluid.layout import Layout
+from lightning_modules.nets.causal import Block, CausalLM
+
+
+class FluidLM(nn.Module):
+    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4) -> None:
+        super().__init__()
+        self.vocab_size, self.seq_len, self.width, self.heads = vocab_size, seq_len, width, heads
+        self.bos, self.mask_id = vocab_size, vocab_size + 1
+        self.sample_shape = (seq_len,)
+        self.embed = nn.Embedding(vocab_size + 2, width)
+        self.position = nn.Parameter(torch.zeros(seq_len, width))
+        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
+        self.norm = nn.LayerNorm(width)
+        self.head = nn.Linear(width, vocab_size)
+
+    @classmethod
+    def adapted_from(cls, ar: CausalLM) -> FluidLM:
+        """The backbone's weights; the [MASK] embedding starts at the mean of the characters'."""
+        net = cls(ar.vocab_size, ar.seq_len, width=ar.width, depth=len(ar.blocks), heads=ar.heads)
+        with torch.no_grad():
+            net.embed.weight[: ar.vocab_size + 1].copy_(ar.embed.weight)
+            net.embed.weight[net.mask_id].copy_(ar.embed.weight[: ar.vocab_size].mean(0))
+            net.position.copy_(ar.position)
+        for name in ("blocks", "norm", "head"):
+            getattr(net, name).load_state_dict(getattr(ar, name).state_dict())
+        return net
+
+    def forward(self, x: torch.Tensor, layout: Layout | None = None) -> torch.Tensor:
+        """Without a layout: next-token logits [n, L, V] of windows x [n, L] (the backbone's
+        forward). With one: x holds the layout's inputs [n, S]; logits [n, S, V] of every slot."""
+        if layout is None:
+            x = torch.cat([torch.full_like(x[:, :1], self.bos), x[:, :-1]], dim=1)
+            h, attend = self.embed(x.long()) + self.position[: x.shape[1]], None
+        else:
+            h, attend = self.embed(x.long()) + self.position[layout.position.to(x.device)], layout.attend.to(x.device)
+        for block in self.blocks:
+            h = block(h, mask=attend)
+        return self.head(self.norm(h))
