@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.fronts import baseline_arms
-from analysis.matched import _ratio
+from analysis.matched import paired_ratio
 from analysis.trials import arm_order, complete_trials
 
 NOMINAL = "cost.nominal_block_passes"
@@ -61,7 +61,7 @@ def budget_rows(trials: pd.DataFrame, metric: str, budgets: list[float]) -> list
     out = []
     for _, row in rows.sort_values("arm", key=lambda s: s.map(order), kind="stable").iterrows():
         b = base.get((row["budget"], row["seed"], row["n_samples"]))
-        ratio, ci = _ratio(row, b, metric) if b is not None and row["arm"] != primary else (None, None)
+        ratio, ci = paired_ratio(row, b, metric) if b is not None and row["arm"] != primary else (None, None)
         out.append({
             "arm": row["arm"], "trial": int(row["trial"]), "budget": float(row["budget"]),
             "nominal": float(row[NOMINAL]), "blocks": _number(row, "blocks"),

@@ -44,7 +44,8 @@ def _interval(values: np.ndarray, ci: float = SPEEDUP_CI) -> list[float] | None:
             float(np.percentile(values, 100 - tail, method="inverted_cdf"))]
 
 
-def _ratio(a: pd.Series, b: pd.Series, metric: str) -> tuple[float, list[float] | None]:
+def paired_ratio(a: pd.Series, b: pd.Series, metric: str) -> tuple[float, list[float] | None]:
+    """Quality of trial a over trial b, with the 95% interval of their paired bootstrap replicates."""
     ra, rb = a.get(f"boot.{metric}"), b.get(f"boot.{metric}")
     point = float(a[f"q.{metric}"] / b[f"q.{metric}"])
     if not isinstance(ra, np.ndarray) or not isinstance(rb, np.ndarray) or len(ra) != len(rb):
@@ -98,13 +99,13 @@ def matched_rows(trials: pd.DataFrame, metric: str, on: list[str], delta: float 
             b = by_setting.get(_setting(row, on))
             if b is None:
                 continue
-            ratio, ci = _ratio(row, b, metric)
+            ratio, ci = paired_ratio(row, b, metric)
             wall, wall_ci = _wall_saving(row, b)
             cheaper = base.loc[base["flops"] <= row["flops"] * (1 + 1e-9)]
             fewer = None
             if not cheaper.empty:
                 c = cheaper.loc[cheaper["flops"].idxmax()]
-                r2, ci2 = _ratio(row, c, metric)
+                r2, ci2 = paired_ratio(row, c, metric)
                 fewer = {"setting": dict(zip(on, _setting(c, on), strict=True)), "trial": int(c["trial"]),
                          "flops_saved": float(1 - c["flops"] / b["flops"]), "ratio": r2, "ratio_ci": ci2,
                          "beats": bool(ci2 is not None and ci2[1] < 1), "loses": bool(ci2 is not None and ci2[0] > 1)}
