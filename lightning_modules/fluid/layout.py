@@ -76,8 +76,7 @@ def expand(x: torch.Tensor, layout: Layout, *, bos: int, mask_id: int, vocab_siz
         random = torch.randint(0, vocab_size, (n, layout.size), generator=generator)
         noisy = torch.rand(n, layout.size, generator=generator) < noise
         restored = torch.where(noisy, random, inputs)
-        inputs = torch.where(kept, restored, torch.full_like(inputs, mask_id))
-        inputs[:, ~masks] = shifted[:, layout.position[~masks]]
+        inputs = torch.where(kept, restored, torch.where(masks, mask_id, inputs))
     else:
         inputs[:, masks] = mask_id
     return inputs, labels
