@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.cost_axes import SPEEDUP_AXES
+from analysis.cost_axes import SPEEDUP_AXES, present
 from analysis.fronts import baseline_arms, iso_quality_speedup, speedups
 from analysis.intervals import SPEEDUP_CI, smallest_budget
 from analysis.matched import declared
@@ -69,7 +69,7 @@ def finalists(trials: pd.DataFrame, metric: str, tolerance: float = 0.0,
     picks = best_by_arm(trials, metric)
     out: dict[str, list[Any]] = {b: [] for b in baselines}
     for tol, cap in targets(tolerance, budget).values():
-        for axis in SPEEDUP_AXES:
+        for axis in present(trials, SPEEDUP_AXES):
             for base, per_arm in speedups(trials, metric, axis, tol, cap).items():
                 for arm, result in per_arm.items():
                     out.setdefault(arm, [])
@@ -117,7 +117,7 @@ def look_speedups(trials: pd.DataFrame, rows: pd.DataFrame, metric: str, look: i
         return {}
     n = int(at["n_samples"].iloc[0])
     out: dict[str, dict[str, Any]] = {}
-    for axis in SPEEDUP_AXES:
+    for axis in present(trials, SPEEDUP_AXES):
         points = {arm: _points(at.loc[at["arm"] == arm], trials.loc[trials["arm"] == arm], metric, axis)
                   for arm in arm_order(trials) if (at["arm"] == arm).any()}
         for base in baselines:

@@ -25,6 +25,8 @@ COST_AXES: dict[str, Callable[[dict[str, Any]], float | None]] = {
     "flops": lambda r: (r.get("cost") or {}).get("flops"),
     # transformer-block passes of the calls made (the ledger's count; absent in older records)
     "blocks": lambda r: (r.get("cost") or {}).get("block_passes"),
+    # seconds per sample at batch 1 (eval.latency_windows > 0; absent otherwise)
+    "latency": lambda r: (r.get("cost") or {}).get("latency_s"),
 }
 
 COST_AXIS_LABELS: dict[str, str] = {
@@ -32,8 +34,19 @@ COST_AXIS_LABELS: dict[str, str] = {
     "wallclock": "wall-clock seconds per sample",
     "flops": "FLOPs per sample",
     "blocks": "transformer-block passes per sample",
+    "latency": "seconds per sample at batch 1",
 }
-AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs", "blocks": "blocks"}  # table headers
+AXIS_SHORT = {"nfe": "NFE", "wallclock": "wall-clock", "flops": "FLOPs", "blocks": "blocks",
+              "latency": "latency"}  # table headers
 
 FIGURE_AXES = ("nfe", "flops", "wallclock")  # fronts are always drawn on these axes, and on the study's sweep.cost_axis
 SPEEDUP_AXES = ("nfe", "flops", "wallclock")  # speed-ups are always given on these (FLOPs: across families)
+OPTIONAL_AXES = ("latency",)  # measured where a study asks: fronts and speed-ups wherever its records have it
+TIMED_AXES = {"wallclock": "wallclock_runs", "latency": "latency_runs"}  # axis -> its timed runs' column
+
+
+def present(trials: Any, axes: tuple[str, ...]) -> tuple[str, ...]:
+    """``axes`` and every optional axis some trial of ``trials`` (a table) has a number on."""
+    extra = tuple(a for a in OPTIONAL_AXES if a not in axes and a in trials
+                  and bool(trials[a].astype(float).notna().any()))
+    return (*axes, *extra)

@@ -75,6 +75,11 @@ def _per_sample_runs(record: dict[str, Any]) -> np.ndarray | None:
     return None if values is None or not n else values / float(n)
 
 
+def _latency_runs(record: dict[str, Any]) -> np.ndarray | None:
+    """Each batch-1 timed run's seconds per sample (``cost.latency_runs_s``), None without them."""
+    return _replicates((record.get("cost") or {}).get("latency_runs_s"))
+
+
 def family_of(record: dict[str, Any]) -> str | None:
     """The method family paper figures colour by; for records written before records had it,
     the built-in method's family, else the method itself."""
@@ -115,6 +120,7 @@ def _flatten(record: dict[str, Any]) -> dict[str, Any]:
         "budgets": record.get("budgets"),  # nominal block budgets: compare at each (analysis.budgets)
         "seconds": _number(record.get("seconds")),
         "wallclock_runs": _per_sample_runs(record),
+        "latency_runs": _latency_runs(record),
     }
     for axis, read in COST_AXES.items():
         row[axis] = _number(read(record))

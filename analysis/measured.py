@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from analysis.cost_axes import COST_AXES
+from analysis.cost_axes import COST_AXES, TIMED_AXES
 from analysis.trials import boot_matrix, complete_trials
 
 
@@ -95,14 +95,14 @@ def points_for(trials: pd.DataFrame, metric: str, cost_axis: str) -> Points:
         drafter=rows["drafter_alone"].to_numpy(dtype=bool),
         boot=boot_matrix(rows, metric),
         pairing=_pairing(rows),
-        runs=run_matrix(rows) if cost_axis == "wallclock" else None,
+        runs=run_matrix(rows, TIMED_AXES[cost_axis]) if cost_axis in TIMED_AXES else None,
     )
 
 
-def run_matrix(rows: pd.DataFrame) -> np.ndarray | None:
-    """Each row's timed runs (seconds per sample) as [len(rows), R], NaN-padded; None when
-    any row has none (older records): then the median alone is the cost."""
-    values = list(rows["wallclock_runs"]) if "wallclock_runs" in rows else []
+def run_matrix(rows: pd.DataFrame, column: str = "wallclock_runs") -> np.ndarray | None:
+    """Each row's timed runs (seconds per sample) in ``column`` as [len(rows), R], NaN-padded;
+    None when any row has none (older records): then the median alone is the cost."""
+    values = list(rows[column]) if column in rows else []
     if not values or any(not isinstance(v, np.ndarray) or not len(v) for v in values):
         return None
     width = max(len(v) for v in values)

@@ -71,5 +71,5 @@ def confirmation_of(trials: pd.DataFrame, arm: str, trial: object) -> pd.Series 
 
 def with_arrays(row: dict) -> dict:
     """A confirmation row of ``attrs`` with its replicates and timed runs back as arrays."""
-    return {k: np.asarray(v, dtype=float) if (k.startswith("boot.") or k == "wallclock_runs")
+    return {k: np.asarray(v, dtype=float) if (k.startswith("boot.") or k in ("wallclock_runs", "latency_runs"))
             and isinstance(v, tuple) else v for k, v in row.items()}

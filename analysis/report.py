@@ -15,7 +15,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.budgets import BUDGETS_NOTE, budget_rows, budgets_table, declared_budgets
-from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES
+from analysis.cost_axes import AXIS_SHORT, COST_AXES, FIGURE_AXES, SPEEDUP_AXES, present
 from analysis.counters import counter_values
 from analysis.fronts import arm_fronts
 from analysis.labels import (
@@ -94,11 +94,12 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
                f"floor {name}"]
     for m in extra:
         headers += [f"{short_label(m, info)} at best [CI]", f"floor {short_label(m, info)}"]
-    headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in SPEEDUP_AXES]
+    axes = tuple(summary.get("speedup_axes") or SPEEDUP_AXES)
+    headers += [f"vs {b} ({AXIS_SHORT[a]})" for b in summary["baselines"] for a in axes]
     primary, tolerant = summary["baseline"], summary.get("speedup_tolerant_by_axis") or {}
     within = f"{summary['target_tolerance'] * 100:g}%"
     if tolerant:
-        headers += [f"vs {primary} within {within} ({AXIS_SHORT[a]})" for a in SPEEDUP_AXES]
+        headers += [f"vs {primary} within {within} ({AXIS_SHORT[a]})" for a in axes]
     rows = []
     for arm, best in summary["best_quality"].items():
         best = best or {}
@@ -113,10 +114,10 @@ def speedup_table(summary: dict[str, Any], renderer: Renderer) -> tuple[list[str
             lo, hi = diversity.get(f"{m}_ci") or (None, None)
             row += [fmt_quality(diversity.get(m), lo, hi), fmt_number(floors.get(m))]
         for base in summary["baselines"]:
-            for axis in SPEEDUP_AXES:
+            for axis in axes:
                 row.append(judged(by_axis[axis].get(base, {}).get(arm)))
         if tolerant:
-            row += [judged(tolerant[axis].get(primary, {}).get(arm)) for axis in SPEEDUP_AXES]
+            row += [judged(tolerant[axis].get(primary, {}).get(arm)) for axis in axes]
         rows.append(row)
     return headers, rows
 
@@ -135,7 +136,8 @@ def confirmed_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]
         columns += [(c["speedup_budget_by_axis"], b, f" at ≤ {c['budget']:g} NFE") for b in summary["baselines"]]
     if c.get("speedup_tolerant_by_axis"):
         columns.append((c["speedup_tolerant_by_axis"], primary, f" within {within}"))
-    headers = ["arm", "look (n)"] + [f"vs {b}{label} ({AXIS_SHORT[a]})" for _, b, label in columns for a in SPEEDUP_AXES]
+    axes = tuple(summary.get("speedup_axes") or SPEEDUP_AXES)
+    headers = ["arm", "look (n)"] + [f"vs {b}{label} ({AXIS_SHORT[a]})" for _, b, label in columns for a in axes]
     n_of = {look["look"]: look["n_samples"] for look in c["looks"]}
     rows = []
     for arm in summary["best_quality"]:
@@ -144,7 +146,7 @@ def confirmed_table(summary: dict[str, Any]) -> tuple[list[str], list[list[str]]
         row = [arm, where]
         for by, base, _ in columns:
             missing = "baseline" if arm == base else "not confirmed"
-            row += [judged((by.get(axis) or {}).get(base, {}).get(arm), missing) for axis in SPEEDUP_AXES]
+            row += [judged((by.get(axis) or {}).get(base, {}).get(arm), missing) for axis in axes]
         rows.append(row)
     return headers, rows
 
@@ -205,7 +207,7 @@ def write_report(
     label = summary["metric_label"]
     named = label if uses_evaluator(metric, summary["metric_info"]) else None  # plain metrics: short titles
     files: list[Path] = []
-    for axis in dict.fromkeys((*FIGURE_AXES, cost_axis)):
+    for axis in dict.fromkeys((*present(trials, FIGURE_AXES), cost_axis)):
         files += plot_front(
             trials,
             metric,

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.confirmed import SMALL_BUDGET, confirmed_speedups
-from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES
+from analysis.cost_axes import AXIS_SHORT, SPEEDUP_AXES, present
 from analysis.counters import counter_names, counters_of
 from analysis.evaluators import distinct_evaluators
 from analysis.fronts import arm_fronts, baseline_arms, speedup_vs_t0, speedups
@@ -208,7 +208,8 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
     done = complete_trials(trials)
     arms = arm_order(trials)
     primary, baselines = baseline_arms(trials)
-    axes = list(dict.fromkeys([*SPEEDUP_AXES, cost_axis]))
+    speedup_axes = present(trials, SPEEDUP_AXES)
+    axes = list(dict.fromkeys([*speedup_axes, cost_axis]))
     fronts = {axis: arm_fronts(trials, metric, axis) for axis in axes}
     by_axis = {axis: speedups(trials, metric, axis) for axis in axes}
     tolerant = {axis: speedups(trials, metric, axis, tolerance) for axis in axes} if tolerance > 0 else {}
@@ -230,6 +231,7 @@ def build_summary(trials: pd.DataFrame, metric: str, cost_axis: str,
         "evaluators": evaluators,  # the distinct evaluator models behind the metrics
         "n_samples": n_samples,
         "cost_axis": cost_axis,
+        "speedup_axes": list(speedup_axes),  # the tables' axes: SPEEDUP_AXES and any optional one measured
         "baseline": primary,
         "baselines": baselines,
         "roles": arm_roles(trials),

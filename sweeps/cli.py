@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "analyze":
             p.add_argument("rest", nargs=1, metavar="RUN_DIR", help="a run folder holding trials.jsonl")
             p.add_argument("--metric", default=None, help="quality metric (default: the study's primary)")
-            p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops | blocks")
+            p.add_argument("--cost-axis", default="nfe", help="nfe | wallclock | flops | blocks | latency")
             p.add_argument("--tolerance", type=float, default=None,
                            help="the tolerant target: within this fraction of the baseline's best, a column beside "
                                 "the strict one (default 0.01, MLPerf's 99%%; 0 leaves it out)")
@@ -74,7 +74,7 @@ def _parser() -> argparse.ArgumentParser:
         if name == "figures":
             p.add_argument("rest", nargs="*", metavar="RUN_DIR", help="run folders holding trials.jsonl, one panel each")
             p.add_argument("--out", default="figures", help="folder for the figures and table (default: figures)")
-            p.add_argument("--cost-axis", default="flops", help="flops | nfe | wallclock | blocks (default flops: one axis "
+            p.add_argument("--cost-axis", default="flops", help="flops | nfe | wallclock | blocks | latency (default flops: one axis "
                                                                 "for every family)")
             continue
         p.add_argument("rest", nargs="*", metavar="OVERRIDE",

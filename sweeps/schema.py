@@ -73,6 +73,7 @@ class EvalConf:
     n_boot: int = MISSING
     boot_metrics: str = _choice("all", "primary", default="all")  # metrics with intervals (primary: the front's only)
     timing_repeats: int = MISSING
+    latency_windows: int = 0  # > 0: also time that many samples one at a time (batch-1 latency, cost.latency_s)
     save_samples: int = MISSING
     feature_net: FeatureNetConf = field(default_factory=FeatureNetConf)
     text_lm: TextLMConf = field(default_factory=TextLMConf)
@@ -84,7 +85,7 @@ class SweepConf:
     sampler: str = _choice("grid", "tpe", "nsga2")
     n_trials: int | None = None
     seed: int = MISSING
-    cost_axis: str = _choice("nfe", "wallclock", "flops", "blocks")
+    cost_axis: str = _choice("nfe", "wallclock", "flops", "blocks", "latency")
     storage: str | None = None
     run_dir: str | None = None
     space: dict[str, Any] = field(default_factory=dict)  # free: swept key -> values / range

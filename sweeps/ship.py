@@ -12,6 +12,7 @@ and skipped (train it with `wsbench train` and the same overrides).
 
 from __future__ import annotations
 
+import inspect
 import sys
 
 from lightning_modules import shipped
@@ -40,7 +41,9 @@ def ship_one(store: ModelStore, role: str, cfg, log=print) -> str:  # noqa: ANN0
     model = store.get(role, cfg)
     trained = dict(store.train_info[key])
     model.load_state_dict(shipped.rounded(model.state_dict()))
-    measured = MODELS.get(role).measure(model, cfg, store.data(cfg))
+    measure = MODELS.get(role).measure
+    takes_get = len(inspect.signature(measure).parameters) > 3  # measured through another model (a head)
+    measured = measure(model, cfg, store.data(cfg), *([lambda other: store.get(other, cfg)] if takes_get else []))
     info = {**trained, **measured, "weights_hash": weights_hash(model), "weights_dtype": "float16"}
     info.update({f"trained_{k}": trained.get(k) for k, v in measured.items() if isinstance(v, float)})
     meta = {"spec": MODELS.get(role).spec(cfg), "train": info, "curve": store.curve_text(key)}

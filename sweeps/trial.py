@@ -92,7 +92,8 @@ class Evaluator:
         method = build_method(spec.name, models, knob_settings(cfg))
         batch = measure(method, cfg.eval.n_samples, cfg.seed, repeats=cfg.eval.timing_repeats,
                         device=resolve_device(cfg.device), check_ledger=bool(cfg.sweep.get("check_ledger", False)),
-                        timing_guard=lambda: host_load.timing(bool(cfg.sweep.get("time_alone", False))))
+                        timing_guard=lambda: host_load.timing(bool(cfg.sweep.get("time_alone", False))),
+                        latency_windows=int(cfg.eval.get("latency_windows", 0)))
         # The evaluator nets run on the device (the metrics move their inputs there); the
         # statistics, saved samples and W&B tables take host tensors.
         batch.samples = batch.samples.cpu()

@@ -74,6 +74,7 @@ def validate_run(cfg: DictConfig) -> None:
     _int("eval.n_samples", cfg.eval.n_samples, 10)
     _int("eval.n_boot", cfg.eval.n_boot, 1)
     _int("eval.timing_repeats", cfg.eval.timing_repeats, 3)  # a median of fewer whole runs is one run's noise
+    _int("eval.latency_windows", cfg.eval.get("latency_windows", 0), 0)
 
 
 def _int(key: str, value: object, low: int) -> None:

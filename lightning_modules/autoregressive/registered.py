@@ -61,8 +61,8 @@ register_model("ar", spec=_spec, build=_build, train=_train, seed=lambda cfg: in
 
 
 @register_method("autoregressive", needs=("ar",), role="baseline", t0="zero", kinds=("tokens",), family="autoregressive",
-                 knobs=(Knob("temperature", float, 1.0, low=0.05,
-                             help="divides the logits: below 1 trades entropy for likelihood"),))
+                 knobs=(Knob("temperature", float, 1.0, low=0.0,
+                             help="divides the logits: below 1 trades entropy for likelihood; 0: greedy"),))
 class Autoregressive(Method):
     """Token by token from BOS with a KV cache: L calls of growing attention per window."""
 

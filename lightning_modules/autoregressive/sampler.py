@@ -2,7 +2,7 @@
 the whole prefix at every position (the reference the cached sampler must match).
 
 Draws are inverse-CDF with per-sample uniforms u [n, L], so sample i depends only on its own
-uniforms, and a temperature divides the logits (1.0: the model's own distribution).
+uniforms, and a temperature divides the logits (1.0: the model's own distribution; 0: greedy).
 """
 
 from __future__ import annotations
@@ -13,7 +13,10 @@ from lightning_modules.nets.causal import CausalLM
 
 
 def categorical(logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Draws [n] from softmax(logits / temperature) [n, V] with uniforms u [n] (float64 CDF)."""
+    """Draws [n] from softmax(logits / temperature) [n, V] with uniforms u [n] (float64 CDF);
+    temperature 0 is greedy (the argmax, u unused)."""
+    if temperature == 0:
+        return logits.argmax(-1)
     cdf = torch.softmax(logits.double() / temperature, dim=-1).cumsum(-1)
     target = u.double().unsqueeze(-1) * cdf[:, -1:]
     return torch.searchsorted(cdf, target, right=True).squeeze(-1).clamp_max(logits.shape[-1] - 1)

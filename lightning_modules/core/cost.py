@@ -112,8 +112,12 @@ def cpu_share(cpu_s: list[float], wall_s: list[float]) -> float | None:
 
 @torch.inference_mode()
 def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int = 64,
-            device: torch.device | str = "cpu", timing_guard=None, check_ledger: bool = False) -> SampleBatch:  # noqa: ANN001
+            device: torch.device | str = "cpu", timing_guard=None, check_ledger: bool = False,
+            latency_windows: int = 0) -> SampleBatch:  # noqa: ANN001
     """Generate n samples and measure their cost; returns the batch with `cost` filled.
+    `latency_windows` > 0: also the latency of one sample at batch 1, `repeats` timed runs of
+    that many samples one after another (seeds seed + 1, seed + 2, ...), each run's seconds per
+    sample in `cost.latency_runs_s` and their median in `cost.latency_s`.
     `timing_guard()`: a context manager around the timed runs (the caller's view of what else
     runs on the host); the dict it yields, filled on exit, becomes `cost.load`.
     `check_ledger`: enforce the ledger's contract on this method's calls (LedgerContractError;
@@ -145,6 +149,8 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
             drafter_s.append(t1 - t0)
             refiner_s.append(t2 - t1)
             total_s.append(t2 - t0)
+        latency_s = [batch_one(method, latency_windows, seed, device) for _ in range(max(1, repeats))] \
+            if latency_windows > 0 else []
     peak = memory.read()
     # Untimed from here: FLOPs of what the ledger saw, and of the drafter.
     networks = ledger.breakdown(n)
@@ -177,9 +183,22 @@ def measure(method: Method, n: int, seed: int, *, repeats: int = 3, flop_n: int 
         "drafter_s": statistics.median(drafter_s),
         "refiner_s": statistics.median(refiner_s),
         "throughput": n / total if total > 0 else None,
+        "latency_s": statistics.median(latency_s) if latency_s else None,  # one sample at batch 1
+        "latency_runs_s": latency_s or None,
         "peak_mem_bytes": peak,
         "peak_mem_scope": memory.scope,
         "timing_repeats": max(1, repeats),
         "counters": counters,
     }
     return batch
+
+
+def batch_one(method: Method, windows: int, seed: int, device: torch.device) -> float:
+    """Seconds per sample of `windows` samples generated one at a time (batch 1): the latency a
+    user waits for one, where a parallel decoder's fewer passes pay most."""
+    sync(device)
+    start = time.perf_counter()
+    for i in range(windows):
+        method.refine(method.draft(1, seed + 1 + i), 1, seed + 1 + i)
+    sync(device)
+    return (time.perf_counter() - start) / windows

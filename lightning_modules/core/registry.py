@@ -193,7 +193,8 @@ class ModelSpec:
     where get(role) returns another trained model (a refiner trains on its drafter's drafts);
     seed(cfg) -> the seed of its initial weights; effort(cfg) -> rough cost, longest first;
     measure(model, cfg, data) -> its held-out fit as train() records it (val NLL, bits per
-    character...), so shipped (fp16-rounded) weights are measured the same way.
+    character...), so shipped (fp16-rounded) weights are measured the same way; a model
+    measured through another (a head on a frozen backbone) takes `get` as a fourth argument.
 
     A model with settings of its own declares them: `knobs` (types, defaults, ranges) living
     in the config section `config` (e.g. "substrate.mdlm"): the composer fills missing keys

@@ -1,6 +1,7 @@
-"""The FLUID family's trained model: `fluid` (settings in substrate.fluid), the substrate's
-autoregressive model `ar` after FLUID's stage I (lightning_modules/fluid/module.py). Trained
-once, cached, shipped like the substrate."""
+"""The FLUID family's trained models: `fluid` (settings in substrate.fluid), the substrate's
+autoregressive model `ar` after FLUID's stage I (lightning_modules/fluid/module.py), and
+`fluid_head` (substrate.fluid_head), stage II's elastic-horizon head on it
+(lightning_modules/fluid/horizon.py). Trained once, cached, shipped like the substrate."""
 
 from __future__ import annotations
 
@@ -17,6 +18,13 @@ from lightning_modules.core.roles import section, substrate_spec
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
+from lightning_modules.fluid.horizon import (
+    HeadModule,
+    KHead,
+    histogram,
+    oracle_horizon,
+    trigger_features,
+)
 from lightning_modules.fluid.layout import build_layout, expand
 from lightning_modules.fluid.module import FluidModule
 from lightning_modules.fluid.net import FluidLM
@@ -80,3 +88,50 @@ def measure_fluid(model: nn.Module, cfg: DictConfig, dm) -> dict:  # noqa: ANN00
                 "n_params": sum(p.numel() for p in model.parameters())}
     finally:
         model.train(was)
+
+
+# --- stage II: the elastic-horizon head (lightning_modules/fluid/horizon.py) -------------------
+HEAD = "fluid_head"
+HEAD_KNOBS = (
+    Knob("tau_quantile", float, 0.75, low=0.0, high=1.0, high_open=True,
+         help="tau: this quantile of the adapted model's per-character losses (the paper's 2.8 nats is for subwords)"),
+    Knob("sigma", float, 1.5, low=0.01, help="width of the Gaussian soft target around K*, in classes"),
+    Knob("windows", int, 2048, low=1, help="training windows whose triggers are the head's data"),
+    Knob("steps", int, 3000, low=1), Knob("batch_size", int, 256, low=2), Knob("lr", float, 1.0e-3, low=0.0),
+    Knob("seed", int, 0, low=0),
+)
+
+
+def head_spec(cfg: DictConfig) -> dict:
+    return {**fluid_spec(cfg), HEAD: substrate_spec(cfg, HEAD)}
+
+
+def build_head(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001, ARG001
+    return KHead(int(cfg.substrate.ar.width), int(cfg.substrate[FLUID].k_max))
+
+
+def train_head(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
+    s = cfg.substrate[HEAD]
+    net = get(FLUID).eval()
+    windows = dm.train[torch.randperm(len(dm.train), generator=torch.Generator().manual_seed(int(s.seed)))[: s.windows]]
+    hidden, losses, ar_losses = trigger_features(net, windows, model.k_max)
+    model.tau.fill_(float(torch.quantile(ar_losses.double(), float(s.tau_quantile))))
+    k_star = oracle_horizon(losses, float(model.tau))
+    module = HeadModule(model, sigma=s.sigma, lr=s.lr, max_steps=s.steps)
+    info = fit(module, RandomBatches(hidden, k_star, batch_size=s.batch_size, seed=int(s.seed)), max_steps=s.steps,
+               seed=int(s.seed))
+    model.eval()
+    return {**info, **measure_head(model, cfg, dm, get)}
+
+
+def measure_head(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001, ARG001
+    """On held-out windows: the shares of K* and of the head's horizons (a head that predicts a
+    constant shows as one bar), how often it hits K*, and its mean distance from it."""
+    hidden, losses, _ = trigger_features(get(FLUID).eval(), dm.val, model.k_max)
+    k_star = oracle_horizon(losses, float(model.tau))
+    with torch.no_grad():
+        predicted = model.horizon(hidden.to(model.tau.device)).cpu()
+    return {"tau_nats": float(model.tau), "k_star_shares": histogram(k_star, model.k_max),
+            "head_shares": histogram(predicted, model.k_max), "head_exact": float((predicted == k_star).double().mean()),
+            "head_mean_abs_error": float((predicted - k_star).abs().double().mean()),
+            "n_params": sum(p.numel() for p in model.parameters())}

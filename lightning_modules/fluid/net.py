@@ -9,20 +9,14 @@ import torch
 from torch import nn
 
 from lightning_modules.fluid.layout import Layout
-from lightning_modules.nets.causal import Block, CausalLM
+from lightning_modules.nets.causal import CausalLM
 
 
-class FluidLM(nn.Module):
+class FluidLM(CausalLM):
     def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4) -> None:
-        super().__init__()
-        self.vocab_size, self.seq_len, self.width, self.heads = vocab_size, seq_len, width, heads
-        self.bos, self.mask_id = vocab_size, vocab_size + 1
-        self.sample_shape = (seq_len,)
+        super().__init__(vocab_size, seq_len, width=width, depth=depth, heads=heads)
+        self.mask_id = vocab_size + 1
         self.embed = nn.Embedding(vocab_size + 2, width)
-        self.position = nn.Parameter(torch.zeros(seq_len, width))
-        self.blocks = nn.ModuleList(Block(width, heads) for _ in range(depth))
-        self.norm = nn.LayerNorm(width)
-        self.head = nn.Linear(width, vocab_size)
 
     @classmethod
     def adapted_from(cls, ar: CausalLM) -> FluidLM:
@@ -36,14 +30,13 @@ class FluidLM(nn.Module):
             getattr(net, name).load_state_dict(getattr(ar, name).state_dict())
         return net
 
-    def forward(self, x: torch.Tensor, layout: Layout | None = None) -> torch.Tensor:
-        """Without a layout: next-token logits [n, L, V] of windows x [n, L] (the backbone's
-        forward). With one: x holds the layout's inputs [n, S]; logits [n, S, V] of every slot."""
+    def forward(self, x: torch.Tensor, layout: Layout | None = None, **cached):  # noqa: ANN003, ANN201
+        """Without a layout: the backbone's forward (`CausalLM.forward`: whole windows, or the
+        decoder's cached passes, where masks are tokens like any other). With one: x holds the
+        layout's inputs [n, S]; logits [n, S, V] of every slot."""
         if layout is None:
-            x = torch.cat([torch.full_like(x[:, :1], self.bos), x[:, :-1]], dim=1)
-            h, attend = self.embed(x.long()) + self.position[: x.shape[1]], None
-        else:
-            h, attend = self.embed(x.long()) + self.position[layout.position.to(x.device)], layout.attend.to(x.device)
+            return super().forward(x, **cached)
+        h = self.embed(x.long()) + self.position[layout.position.to(x.device)]
         for block in self.blocks:
-            h = block(h, mask=attend)
+            h = block(h, mask=layout.attend.to(x.device))
         return self.head(self.norm(h))

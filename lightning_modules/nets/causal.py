@@ -32,10 +32,17 @@ class Block(nn.Module):
                 mask: torch.Tensor | None = None) -> torch.Tensor:
         """h [n, len, width]. Without a cache: causal attention over the window, or the boolean
         `mask` [len, len] (True: may attend) where given. With one (keys/values [n, H, L, d]
-        preallocated): h is position `at`, written to the cache, and attends to positions <= at."""
+        preallocated): h is position `at`, written to the cache, and attends to positions <= at;
+        or, with a `mask` [n, 1, len, at + len] too, h holds new slots that attend to the first
+        `at` cached positions and to each other as the mask says; their keys and values are left
+        in cache["new_k"], cache["new_v"] for the caller to write where its rows need them."""
         q, k, v = (self._split(t) for t in self.qkv(self.norm1(h)).chunk(3, dim=-1))
         if cache is None:
             a = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=mask is None)
+        elif mask is not None:  # several new slots at once (FLUID's decoder): the first `at` cached, then themselves
+            a = F.scaled_dot_product_attention(q, torch.cat([cache["k"][:, :, :at], k], 2),
+                                               torch.cat([cache["v"][:, :, :at], v], 2), attn_mask=mask)
+            cache["new_k"], cache["new_v"] = k, v  # the caller keeps the rows' verified slots
         else:
             cache["k"][:, :, at : at + 1], cache["v"][:, :, at : at + 1] = k, v
             a = F.scaled_dot_product_attention(q, cache["k"][:, :, : at + 1], cache["v"][:, :, : at + 1])
@@ -60,11 +67,21 @@ class CausalLM(nn.Module):
         self.norm = nn.LayerNorm(width)
         self.head = nn.Linear(width, vocab_size)
 
-    def forward(self, tokens: torch.Tensor, cache: list[dict] | None = None, at: int = 0) -> torch.Tensor:
+    def forward(self, tokens: torch.Tensor, cache: list[dict] | None = None, at: int = 0, *,
+                positions: torch.Tensor | None = None, attend: torch.Tensor | None = None):  # noqa: ANN201
         """Without a cache: next-token logits [n, L, V] for windows `tokens` [n, L]. With one
         (`new_cache`): one decoding step, the logits [n, V] of position `at` given `tokens` [n],
         the token at `at - 1` (BOS for at = 0); the earlier positions come from the cache. (One
-        entry point, so the cost ledger, which watches `forward`, sees every step.)"""
+        entry point, so the cost ledger, which watches `forward`, sees every step.) With a cache
+        and `attend` [n, 1, Q, at + Q]: several positions per row at once (speculative decoding's
+        verification, `fluid/decoder.py`): inputs `tokens` [n, Q] at `positions` [n, Q]; returns
+        (logits [n, Q, V], final hidden states), their keys and values left in the cache entries."""
+        if cache is not None and attend is not None:
+            h = self.embed(tokens.long()) + self.position[positions]
+            for block, layer_cache in zip(self.blocks, cache, strict=True):
+                h = block(h, layer_cache, at, mask=attend)
+            hidden = self.norm(h)
+            return self.head(hidden), hidden
         if cache is not None:
             h = self.embed(tokens.long()).unsqueeze(1) + self.position[at]
             for block, layer_cache in zip(self.blocks, cache, strict=True):
@@ -77,7 +94,7 @@ class CausalLM(nn.Module):
         return self.head(self.norm(h))
 
     def new_cache(self, n: int, *, device: torch.device, dtype: torch.dtype) -> list[dict]:
-        shape = (n, self.heads, self.seq_len, self.width // self.heads)
+        shape = (n, self.heads, self.seq_len + 1, self.width // self.heads)  # + a spare slot padding may write
         return [{"k": torch.zeros(shape, device=device, dtype=dtype), "v": torch.zeros(shape, device=device, dtype=dtype)}
                 for _ in self.blocks]
 

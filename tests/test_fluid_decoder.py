@@ -1,0 +1,143 @@
+"""FLUID's decoder and elastic horizons (lightning_modules/fluid/decoder.py, horizon.py): lossless
+with verification, one token per pass at gamma = 1, cached logits equal to recomputation, the
+oracle K*, and what the method records."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lightning_modules.core.cost import measure
+from lightning_modules.fluid.decoder import decode, draw
+from lightning_modules.fluid.horizon import KHead, oracle_horizon, soft_target, trigger_features
+from lightning_modules.fluid.layout import build_layout, expand
+from lightning_modules.fluid.net import FluidLM
+from lightning_modules.fluid.registered import FluidDecoding
+from lightning_modules.nets.causal import CausalLM
+
+V, L, N = 7, 12, 5
+
+
+@pytest.fixture(scope="module")
+def net() -> FluidLM:
+    torch.manual_seed(0)
+    fluid = FluidLM.adapted_from(CausalLM(V, L, width=16, depth=2, heads=2)).eval()
+    with torch.no_grad():  # away from the backbone, so masks and real slots disagree often
+        for p in fluid.parameters():
+            p.add_(torch.randn_like(p) * 0.3)
+    return fluid
+
+
+@pytest.fixture(scope="module")
+def head() -> KHead:
+    torch.manual_seed(1)
+    return KHead(16, 6).eval()
+
+
+def _uniforms(seed: int = 3) -> torch.Tensor:
+    return torch.rand(N, L, generator=torch.Generator().manual_seed(seed))
+
+
+@torch.no_grad()
+def tokenwise(net: FluidLM, u: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Token-by-token sampling of the adapted model, each position recomputed from scratch."""
+    out = torch.zeros(u.shape, dtype=torch.long)
+    for q in range(u.shape[1]):
+        out[:, q] = draw(net(out[:, : q + 1])[:, q], u[:, q], temperature)
+    return out
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.8, 0.0])
+def test_with_verification_the_windows_are_token_by_token_sampling(net, head, temperature):
+    u = _uniforms()
+    reference = tokenwise(net, u, temperature)
+    for k, gamma, elastic in [(0, 0.9, False), (1, 0.0, False), (3, 0.3, False), (6, 0.0, False), (6, 0.0, True),
+                              (4, 0.9, True)]:
+        out = decode(net, u, k=k, gamma=gamma, verify=True, temperature=temperature, head=head if elastic else None)
+        assert torch.equal(out.tokens, reference), (k, gamma, elastic)
+        assert int((out.strides * torch.arange(len(out.strides))).sum()) == N * L  # every token committed once
+        assert int(out.passes.sum()) == int(out.strides.sum())
+        assert 0 <= out.accepted <= out.proposed
+
+
+def test_gamma_one_without_verification_commits_one_token_per_pass(net):
+    u = _uniforms(4)
+    for temperature in (1.0, 0.0):
+        out = decode(net, u, k=4, gamma=1.0, verify=False, temperature=temperature)
+        assert torch.equal(out.tokens, tokenwise(net, u, temperature))
+        assert out.passes.tolist() == [L] * N and out.strides.tolist() == [0, N * L, 0, 0, 0, 0]
+        assert out.proposed == 0
+
+
+def test_without_verification_every_confident_proposal_is_committed(net):
+    out = decode(net, _uniforms(5), k=4, gamma=0.0, verify=False, temperature=1.0)
+    # from BOS: 1 token, then 4 proposals + 1 draw per pass: 1, 5, 5, then the last position
+    assert out.passes.tolist() == [4] * N and out.strides.tolist() == [0, 2 * N, 0, 0, 0, 2 * N]
+    assert out.accepted == out.proposed == N * (4 + 4 + 1)
+    assert not torch.equal(out.tokens, tokenwise(net, _uniforms(5), 1.0))  # lossy: the masks' own draws
+
+
+def test_the_cached_passes_give_the_logits_of_recomputation(net):
+    """Every pass's logits, real slots and masks, equal a cacheless forward over the window's
+    final tokens (verification off, gamma 0: every proposal is committed as drawn)."""
+    u = _uniforms(6)[:1]
+    calls = []
+    hook = net.register_forward_hook(lambda m, args, kwargs, out: calls.append((args[0], kwargs, out[0].clone())),
+                                     with_kwargs=True)
+    try:
+        out = decode(net, u, k=3, gamma=0.0, verify=False, temperature=1.0)
+    finally:
+        hook.remove()
+    tokens = out.tokens
+    assert len(calls) == int(out.passes[0]) >= 3
+    with torch.no_grad():
+        full = net(tokens)  # the autoregressive logits of every position
+        for inputs, kwargs, logits in calls:
+            positions = kwargs["positions"][0]
+            n_real = int((inputs[0] != net.mask_id).sum())
+            assert torch.allclose(logits[0, :n_real], full[0, positions[:n_real]], atol=1e-5)
+            masks = len(positions) - n_real
+            if masks:
+                blocks = [0] * L
+                blocks[int(positions[n_real - 1])] = masks  # after the pass's last real slot
+                layout = build_layout(blocks)
+                expanded, _ = expand(tokens, layout, bos=net.bos, mask_id=net.mask_id, vocab_size=V, restore=False)
+                assert torch.allclose(logits[0, n_real:], net(expanded, layout)[0, layout.is_mask], atol=1e-5)
+
+
+def test_the_oracle_horizon_is_the_largest_k_whose_running_mean_stays_below_tau():
+    losses = torch.tensor([[1.0, 1.0, 5.0, 0.5],  # means 1, 1, 2.33, 1.875: a later k passes again -> 4
+                           [3.0, 3.0, 3.0, 3.0],  # none below 2 -> 1
+                           [0.5, 4.0, 4.0, 4.0],  # only the first -> 1
+                           [1.0, 2.0, 2.5, 2.6]])  # 1, 1.5, 1.83, 2.025 -> 3
+    assert oracle_horizon(losses, 2.0).tolist() == [4, 1, 1, 3]
+    target = soft_target(torch.tensor([1, 4]), 6, sigma=1.5)
+    assert torch.allclose(target.sum(1), torch.ones(2)) and target.argmax(1).tolist() == [0, 3]
+    assert float(target[1, 2]) == pytest.approx(float(target[1, 4]))  # symmetric around K* - 1
+
+
+def test_trigger_features_are_the_frozen_models_per_offset_losses(net):
+    windows = torch.randint(0, V, (3, L), generator=torch.Generator().manual_seed(7))
+    hidden, losses, ar_losses = trigger_features(net, windows, 4)
+    assert hidden.shape == (3 * (L - 4), 16) and losses.shape == (3 * (L - 4), 4) and ar_losses.shape == (3 * L,)
+    with torch.no_grad():
+        ar = torch.nn.functional.cross_entropy(net(windows).flatten(0, 1), windows.flatten(), reduction="none")
+    assert torch.allclose(ar_losses, ar, atol=1e-5)
+    assert (losses > 0).all()
+
+
+def test_the_method_records_strides_and_keeps_the_ledgers_contract(net, head):
+    method = FluidDecoding(net, head, k=4, gamma=0.0, verify=True, horizon="elastic", temperature=1.0, chunk=3)
+    method.models = {"fluid": net, "fluid_head": head}
+    batch = measure(method, N, seed=0, repeats=1, check_ledger=True)
+    c = batch.cost["counters"]
+    assert c["passes"] == pytest.approx(batch.nfe) and c["stride"] == pytest.approx(L / c["passes"])  # L per window
+    assert 1 <= c["stride_p10"] <= c["stride_p50"] <= c["stride_p90"] <= 5
+    assert batch.cost["networks"]["fluid"]["calls"] >= L // 5
+    assert batch.cost["networks"]["fluid_head"]["calls"] >= 1
+    plain = FluidDecoding(net, head, k=4, gamma=0.0, verify=True, horizon="fixed", temperature=1.0)
+    plain.models = {"fluid": net, "fluid_head": head}
+    same = plain.generate(N, seed=0)
+    assert torch.equal(same.samples, batch.samples)  # verified: the horizon changes the passes, never the tokens
+    with pytest.raises(ValueError, match="method.k=7 is not allowed: <= substrate.fluid.k_max=6"):
+        FluidDecoding(net, head, k=7)
