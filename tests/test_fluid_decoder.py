@@ -141,3 +141,44 @@ def test_the_method_records_strides_and_keeps_the_ledgers_contract(net, head):
     assert torch.equal(same.samples, batch.samples)  # verified: the horizon changes the passes, never the tokens
     with pytest.raises(ValueError, match="method.k=7 is not allowed: <= substrate.fluid.k_max=6"):
         FluidDecoding(net, head, k=7)
+
+
+def test_speculative_decoding_gives_ars_own_samples_in_fewer_passes():
+    from lightning_modules.autoregressive.registered import Autoregressive
+    from lightning_modules.autoregressive.speculative import Speculative
+    from lightning_modules.drafters.ngram import NGramDrafter
+
+    torch.manual_seed(2)
+    ar = CausalLM(V, L, width=16, depth=2, heads=2).eval()
+    stream = torch.randint(0, V, (4000,), generator=torch.Generator().manual_seed(0))
+    ngram = NGramDrafter.fit(stream, V, L, order=4)
+    for temperature in (1.0, 0.0):
+        plain = Autoregressive(ar, temperature=temperature).generate(N, seed=3)
+        for lookahead in (1, 4):
+            fast = Speculative(ar, ngram, lookahead=lookahead, temperature=temperature)
+            fast.models = {"ar": ar, "drafter": ngram}
+            batch = fast.generate(N, seed=3)
+            assert torch.equal(batch.samples, plain.samples), (temperature, lookahead)
+            assert batch.counters["passes"] <= L and batch.nfe == batch.counters["passes"]
+    assert 0 < batch.counters["accepted_share"] <= 1
+    with pytest.raises(ValueError, match="drafter.name='LSTMDrafter' is not allowed: ngram"):
+        from lightning_modules.drafters.lstm import LSTMDrafter
+        Speculative(ar, LSTMDrafter(V, L))
+
+
+@pytest.mark.parametrize(("overrides", "line"), [
+    (["method.k=-1"], "method.k=-1 is not allowed: an integer in [0, 16]"),
+    (["method.gamma=1.5"], "method.gamma=1.5 is not allowed: a number in [0, 1]"),
+    (["method.horizon=wide"], "method.horizon='wide' is not allowed: one of fixed, elastic"),
+    (["method.temperature=-0.5"], "method.temperature=-0.5 is not allowed: a number >= 0"),
+    (["method.horizon=elastic", "method.k=0"], "method.k=0 is not allowed: >= 1 with method.horizon=elastic"),
+    (["method.verify=maybe"], "method.verify='maybe' is not allowed: true or false"),
+])
+def test_bad_decoder_knobs_are_refused_in_one_line_before_any_compute(workdir, capsys, overrides, line):
+    from sweeps.cli import main
+
+    arm = "fluid[k4,verify]"
+    assert main(["sweep", "experiment=fluid", f"sweep.only=['{arm}']", f"sweep.arms.{arm}.set+=[{','.join(overrides)}]"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and line in err[0], err
+    assert not (workdir / "runs").exists() or not any((workdir / "runs").rglob("trials.jsonl"))

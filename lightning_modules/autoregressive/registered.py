@@ -1,6 +1,7 @@
 """The autoregressive baseline of the text substrate: the `ar` model (substrate.ar), a causal
-transformer of the masked baseline's size and budget, and the `autoregressive` method, which
-samples it token by token with a KV cache at a temperature."""
+transformer of the masked baseline's size and budget, the `autoregressive` method, which
+samples it token by token with a KV cache at a temperature, and `speculative`, the same
+samples in fewer passes (lightning_modules/autoregressive/speculative.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
+from lightning_modules.autoregressive import speculative  # noqa: F401  (registers `speculative`)
 from lightning_modules.autoregressive.module import ARModule, bits_per_char
 from lightning_modules.autoregressive.sampler import sample_cached
 from lightning_modules.core import seeding

@@ -81,6 +81,23 @@ class NGramDrafter(nn.Module):
         return ctx
 
     @torch.no_grad()
+    def next_tokens(self, x: torch.Tensor, positions: torch.Tensor, u: torch.Tensor) -> torch.Tensor:
+        """Each row's token at its own position `positions` [r] given the tokens before it in
+        x [r, L], drawn with uniforms u [r] (backing off as `sample`): speculative decoding's
+        proposals, one position per row at a time."""
+        token = torch.full_like(positions, -1)
+        for k in range(self.order - 1, -1, -1):  # longest context first
+            todo = ((token < 0) & (positions >= k)).nonzero().squeeze(1)
+            if todo.numel() == 0:
+                continue
+            ctx = torch.zeros(todo.numel(), dtype=torch.long, device=x.device)
+            for j in range(k):
+                ctx = ctx * self.vocab_size + x[todo, positions[todo] - k + j]
+            seen, drawn = self._lookup(k, ctx, u[todo].double())
+            token[todo[seen]] = drawn
+        return token
+
+    @torch.no_grad()
     def sample(self, n: int, *, seed: int, start: int = 0) -> torch.Tensor:
         """n drafts [n, seq_len] of token ids."""
         device = device_of(self)

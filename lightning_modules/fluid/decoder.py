@@ -30,19 +30,20 @@ batch, and the ledger prices the padded shapes (computed, so counted).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from lightning_modules.autoregressive.sampler import categorical
-from lightning_modules.fluid.net import FluidLM
+from lightning_modules.nets.causal import CausalLM
 
 
 @dataclass
 class Decoded:
     tokens: torch.Tensor  # [n, L]
-    passes: torch.Tensor  # [n] passes of the adapted model per window
-    strides: torch.Tensor  # [k + 2] passes that committed s tokens, s = 0 .. k + 1 (0 unused)
+    passes: torch.Tensor  # [n] passes of the model per window
+    strides: torch.Tensor  # passes that committed s tokens, s = 0 .. max(k, lookahead) + 1 (0 unused)
     proposed: int  # proposals made over the batch
     accepted: int  # proposals committed (all of them without verification)
 
@@ -78,12 +79,19 @@ def _gate(confident: torch.Tensor, limit: torch.Tensor) -> torch.Tensor:
     return torch.minimum(run, limit)
 
 
+# propose(tokens [r, L] committed so far, committed counts v [r], uniforms [r, L]) ->
+# (proposals [r, lookahead] for positions v, v+1, ..., how many of them count [r], <= L - v)
+Proposer = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+
+
 @torch.inference_mode()
-def decode(net: FluidLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool, temperature: float,
-           head: torch.nn.Module | None = None) -> Decoded:
+def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool, temperature: float,
+           head: torch.nn.Module | None = None, propose: Proposer | None = None, lookahead: int = 0) -> Decoded:
     """Windows [n, L] decoded from BOS with uniforms u [n, L] (module docstring). `k`: masks per
     pass (0: one token per pass, the adapted model as an autoregressive model); `head`: elastic
-    horizons (stage II), which cut the proposals of the k masks at its predicted K."""
+    horizons (stage II), which cut the proposals of the k masks at its predicted K. `propose`
+    (with k = 0): speculative decoding, up to `lookahead` proposals from another model between
+    passes (`autoregressive/speculative.py`); `net` may then be any `CausalLM`."""
     n, length = u.shape
     device, dtype = net.head.weight.device, net.head.weight.dtype
     u = u.to(device)
@@ -92,9 +100,10 @@ def decode(net: FluidLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool,
     rows = torch.arange(n, device=device)  # the unfinished rows, in the order of the state below
     v = torch.zeros(n, dtype=torch.long, device=device)  # committed tokens
     m = torch.zeros(n, dtype=torch.long, device=device)  # proposals waiting
-    proposal = torch.zeros(n, max(k, 1), dtype=torch.long, device=device)
+    width = max(k, lookahead, 1)
+    proposal = torch.zeros(n, width, dtype=torch.long, device=device)
     passes = torch.zeros(n, dtype=torch.long, device=device)
-    strides = torch.zeros(k + 2, dtype=torch.long)
+    strides = torch.zeros(width + 2, dtype=torch.long)
     proposed = accepted = 0
     while rows.numel():
         r = rows.numel()
@@ -106,7 +115,7 @@ def decode(net: FluidLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool,
         previous = torch.where(v > 0, out[rows, (v - 1).clamp_min(0)], torch.full_like(v, net.bos))
         wide = torch.cat([proposal, proposal[:, :1]], 1)  # room for the bonus slot
         inputs = torch.cat([previous.unsqueeze(1), wide[:, : reals - 1],
-                            torch.full((r, masks), net.mask_id, dtype=torch.long, device=device)], 1)
+                            torch.full((r, masks), getattr(net, "mask_id", 0), dtype=torch.long, device=device)], 1)
         real_pos = v.unsqueeze(1) + j
         mask_pos = trigger.unsqueeze(1) + torch.arange(1, masks + 1, device=device)
         positions = torch.cat([real_pos, mask_pos], 1).clamp_max(length - 1)
@@ -145,12 +154,35 @@ def decode(net: FluidLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool,
             if head is not None:
                 limit = torch.minimum(limit, head(hidden[torch.arange(r, device=device), real_rows - 1]).argmax(-1) + 1)
             m_next = _gate(confidence > gamma, limit)
-            proposal = torch.zeros(r, max(k, 1), dtype=torch.long, device=device)
+            proposal = torch.zeros(r, width, dtype=torch.long, device=device)
             proposal[:, :masks] = drafts
         v, m = v + committed, m_next
+        if propose is not None:
+            drafted, m = propose(out[rows], v, u[rows])
+            proposal = torch.zeros(r, width, dtype=torch.long, device=device)
+            proposal[:, : drafted.shape[1]] = drafted
         alive = v < length
         if not bool(alive.all()):
             rows, v, m, proposal = rows[alive], v[alive], m[alive], proposal[alive]
             for layer in cache:
                 layer["k"], layer["v"] = layer["k"][alive], layer["v"][alive]
     return Decoded(out, passes.cpu(), strides, proposed, accepted)
+
+
+def stride_counters(runs: list[Decoded]) -> dict[str, float]:
+    """A method's counters from its chunks' decodes: passes per window, the stride (tokens
+    committed per pass: mean and deciles of its distribution over passes) and the share of
+    proposals kept."""
+    passes = torch.cat([r.passes for r in runs]).double()
+    width = max(len(r.strides) for r in runs)
+    strides = sum(torch.nn.functional.pad(r.strides, (0, width - len(r.strides))) for r in runs).double()
+    proposed, accepted = sum(r.proposed for r in runs), sum(r.accepted for r in runs)
+    sizes = torch.arange(width, dtype=torch.float64)
+    cdf = strides.cumsum(0) / strides.sum()
+    decile = {q: float(sizes[int(torch.searchsorted(cdf, torch.tensor(q, dtype=torch.float64)))])
+              for q in (0.1, 0.5, 0.9)}
+    counters = {"passes": float(passes.mean()), "stride": float((sizes * strides).sum() / strides.sum()),
+                "stride_p10": decile[0.1], "stride_p50": decile[0.5], "stride_p90": decile[0.9]}
+    if proposed:  # nothing proposed (k = 0, gamma = 1): no share to report
+        counters["accepted_share"] = accepted / proposed
+    return counters

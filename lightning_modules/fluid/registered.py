@@ -14,7 +14,7 @@ from lightning_modules.core.knobs import Knob
 from lightning_modules.core.method import Method
 from lightning_modules.core.registry import register_method, register_model
 from lightning_modules.fluid import models
-from lightning_modules.fluid.decoder import decode
+from lightning_modules.fluid.decoder import decode, stride_counters
 
 
 def _effort(cfg) -> float:  # noqa: ANN001
@@ -75,15 +75,5 @@ class FluidDecoding(Method):
         u = seeding.rand(n, self.net.seq_len, seed=seed, stream="ar/token", device=self.device)
         runs = [decode(self.net, chunk, k=self.k, gamma=self.gamma, verify=self.verify, temperature=self.temperature,
                        head=self.head if self.elastic else None) for chunk in u.split(self.chunk)]
-        samples = torch.cat([r.tokens for r in runs])
-        passes = torch.cat([r.passes for r in runs]).double()
-        strides = sum(r.strides for r in runs).double()
-        proposed, accepted = sum(r.proposed for r in runs), sum(r.accepted for r in runs)
-        sizes = torch.arange(len(strides), dtype=torch.float64)
-        cdf = strides.cumsum(0) / strides.sum()
-        quantile = {q: float(sizes[int(torch.searchsorted(cdf, torch.tensor(q, dtype=torch.float64)))])
-                    for q in (0.1, 0.5, 0.9)}
-        counters = {"passes": float(passes.mean()), "stride": float((sizes * strides).sum() / strides.sum()),
-                    "stride_p10": quantile[0.1], "stride_p50": quantile[0.5], "stride_p90": quantile[0.9],
-                    "accepted_share": accepted / proposed if proposed else float("nan")}
-        return samples, float(passes.mean()), counters
+        counters = stride_counters(runs)
+        return torch.cat([r.tokens for r in runs]), counters["passes"], counters
