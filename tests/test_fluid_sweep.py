@@ -1,5 +1,5 @@
 """The FLUID family end to end on a real tiny run (smoke_text's substrate): stage I and stage II
-trained, the decoder and speculative `ar` swept on the forwards, FLOPs, throughput and
+trained (smoke_text's tiny sections), the decoder and speculative `ar` swept on the forwards, FLOPs, throughput and
 batch-1 latency axes, from the records the code writes."""
 
 from __future__ import annotations
@@ -19,14 +19,12 @@ ARMS = ('sweep.arms={'
         '"fluid[elastic,verify]": {set: [method=fluid, method.k=4, method.gamma=0.0, method.horizon=elastic], '
         'space: {}}, '
         '"fluid[k4]": {set: [method=fluid, method.k=4, method.verify=false], space: {method.gamma: [0.0, 1.0]}}}')
-TINY = ["substrate.fluid.steps=20", "substrate.fluid.batch_size=16", "substrate.fluid.k_max=4",
-        "substrate.fluid_head.steps=20", "substrate.fluid_head.windows=64", "substrate.fluid_head.batch_size=64"]
 
 
 @pytest.fixture(scope="module")
 def fluid_run(tmp_path_factory):
     run = tmp_path_factory.mktemp("fluid") / "run"
-    code = main(["sweep", "experiment=smoke_text", ARMS, *TINY, "sweep.confirm=false", "sweep.cost_axis=latency",
+    code = main(["sweep", "experiment=smoke_text", ARMS, "sweep.confirm=false", "sweep.cost_axis=latency",
                  "eval.latency_windows=4", "eval.n_samples=32", f"sweep.run_dir={run}"])
     assert code == 0
     return run

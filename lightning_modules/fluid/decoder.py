@@ -103,7 +103,7 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
     width = max(k, lookahead, 1)
     proposal = torch.zeros(n, width, dtype=torch.long, device=device)
     passes = torch.zeros(n, dtype=torch.long, device=device)
-    strides = torch.zeros(width + 2, dtype=torch.long)
+    strides = torch.zeros(width + 2, dtype=torch.long, device="cpu")
     proposed = accepted = 0
     while rows.numel():
         r = rows.numel()
@@ -144,7 +144,7 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
         row_out.scatter_(1, place, token)
         out[rows] = row_out[:, :length]
         committed = f + (v + f < length).long()  # no draw after the window's last position
-        strides.index_add_(0, committed.cpu(), torch.ones(r, dtype=torch.long))
+        strides.index_add_(0, committed.cpu(), torch.ones(r, dtype=torch.long, device="cpu"))
         # the next proposals: the masks' draws, when every proposal of this pass was kept
         m_next = torch.zeros_like(m)
         if masks:
@@ -177,9 +177,9 @@ def stride_counters(runs: list[Decoded]) -> dict[str, float]:
     width = max(len(r.strides) for r in runs)
     strides = sum(torch.nn.functional.pad(r.strides, (0, width - len(r.strides))) for r in runs).double()
     proposed, accepted = sum(r.proposed for r in runs), sum(r.accepted for r in runs)
-    sizes = torch.arange(width, dtype=torch.float64)
+    sizes = torch.arange(width, dtype=torch.float64, device="cpu")
     cdf = strides.cumsum(0) / strides.sum()
-    decile = {q: float(sizes[int(torch.searchsorted(cdf, torch.tensor(q, dtype=torch.float64)))])
+    decile = {q: float(sizes[int(torch.searchsorted(cdf, torch.tensor(q, dtype=torch.float64, device="cpu")))])
               for q in (0.1, 0.5, 0.9)}
     counters = {"passes": float(passes.mean()), "stride": float((sizes * strides).sum() / strides.sum()),
                 "stride_p10": decile[0.1], "stride_p50": decile[0.5], "stride_p90": decile[0.9]}
