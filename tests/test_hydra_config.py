@@ -134,7 +134,7 @@ def test_swept_mappings_are_replaced_whole_and_keep_dotted_keys():
         ("logger.mode=loud", "logger.mode='loud' is not allowed: one of offline, online, disabled, shared, dryrun, run"),
         ("train_workers=0", "train_workers=0 is not allowed: auto or an integer >= 1"),
         ("method=nonexistent", "method='nonexistent' is not allowed: one of autoregressive, cofre, drafter_only, fluid, fp_mdlm, masked_dfm, mdlm,"),
-        ("experiment=nope", "experiment='nope' is not allowed: one of cofre, digits, quickstart,"),
+        ("experiment=nope", "experiment='nope' is not allowed: one of cofre, digits, fluid, quickstart,"),
         ("method.t0=0.5,0.7", "method.t0='0.5,0.7' is not allowed: a single value"),
         ("method.t0=[1,", "method.t0='[1,' is not allowed"),
         ("nokey", "override='nokey' is not allowed"),
