@@ -5,7 +5,9 @@ it equals `ar`'s own draw with that position's uniform, and `ar`'s draw replaces
 that does not. So the windows are exactly `ar`'s token-by-token samples for the same seed
 (the `autoregressive` method's), whatever the drafter proposes; the drafter only buys passes.
 The n-gram's draws use the same uniforms (its counts' inverse CDF over the same token order),
-which is what makes its proposals agree with `ar`'s where their distributions do."""
+which is what makes its proposals agree with `ar`'s where their distributions do. (At
+temperature 0 `ar` is greedy but the n-gram still samples: fewer proposals agree there; the
+study runs speculative at temperature 1 only.) The first proposals come before the first pass."""
 
 from __future__ import annotations
 

@@ -12,7 +12,9 @@ with the uniform u[q] of token-by-token sampling (`autoregressive/sampler.catego
   first mismatch f keeps the proposals before it and a_{v+f} there, so the window equals
   token-by-token sampling of the adapted model with the same uniforms (the output is lossless;
   the masks only buy passes). No mismatch: all m proposals and a_b are kept (m + 1 tokens).
-- Verification off: the m proposals are committed as they are, and a_b after them.
+- Verification off: the m proposals are committed as they are, and a_b after them; proposals
+  that reach the window's end are committed with the pass that made them (no pass is spent
+  on them alone).
 - New proposals: the masks' draws, the contiguous run whose confidence (the model's probability
   of the drawn token at temperature 1, as the paper's max-probability for greedy) exceeds
   gamma, cut at the head's horizon when elastic; none after a mismatch (they were drawn on
@@ -43,7 +45,7 @@ from lightning_modules.nets.causal import CausalLM
 class Decoded:
     tokens: torch.Tensor  # [n, L]
     passes: torch.Tensor  # [n] passes of the model per window
-    strides: torch.Tensor  # passes that committed s tokens, s = 0 .. max(k, lookahead) + 1 (0 unused)
+    strides: torch.Tensor  # passes that committed s tokens, s = 0 .. 2 max(k, lookahead) + 1 (0 unused)
     proposed: int  # proposals made over the batch
     accepted: int  # proposals committed (all of them without verification)
 
@@ -103,7 +105,10 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
     width = max(k, lookahead, 1)
     proposal = torch.zeros(n, width, dtype=torch.long, device=device)
     passes = torch.zeros(n, dtype=torch.long, device=device)
-    strides = torch.zeros(width + 2, dtype=torch.long, device="cpu")
+    if propose is not None:  # the first proposals come before the first pass (an empty prefix)
+        drafted, m = propose(out, v, u)
+        proposal[:, : drafted.shape[1]] = drafted
+    strides = torch.zeros(2 * width + 2, dtype=torch.long, device="cpu")  # up to m + 1, + m' at the end
     proposed = accepted = 0
     while rows.numel():
         r = rows.numel()
@@ -144,7 +149,6 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
         row_out.scatter_(1, place, token)
         out[rows] = row_out[:, :length]
         committed = f + (v + f < length).long()  # no draw after the window's last position
-        strides.index_add_(0, committed.cpu(), torch.ones(r, dtype=torch.long, device="cpu"))
         # the next proposals: the masks' draws, when every proposal of this pass was kept
         m_next = torch.zeros_like(m)
         if masks:
@@ -157,6 +161,18 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
             proposal = torch.zeros(r, width, dtype=torch.long, device=device)
             proposal[:, :masks] = drafts
         v, m = v + committed, m_next
+        if not verify and masks:
+            # proposals that reach the window's end need no further pass: commit them with this one's
+            ends = (v + m == length) & (m > 0)
+            if bool(ends.any()):
+                at = v.unsqueeze(1) + torch.arange(width, device=device)
+                place = torch.where(ends.unsqueeze(1) & (at < length), at, torch.full_like(at, length))
+                row_out = torch.cat([out[rows], torch.zeros(r, 1, dtype=torch.long, device=device)], 1)
+                row_out.scatter_(1, place, proposal)
+                out[rows] = row_out[:, :length]
+                proposed, accepted = proposed + int(m[ends].sum()), accepted + int(m[ends].sum())
+                committed, v, m = committed + m * ends, v + m * ends, m * ~ends
+        strides.index_add_(0, committed.cpu(), torch.ones(r, dtype=torch.long, device="cpu"))
         if propose is not None:
             drafted, m = propose(out[rows], v, u[rows])
             proposal = torch.zeros(r, width, dtype=torch.long, device=device)

@@ -21,6 +21,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from lightning_modules.core.errors import ConfigError
 from lightning_modules.core.training import check_finite, warmup_cosine
 from lightning_modules.fluid.layout import build_layout, expand
 from lightning_modules.fluid.net import FluidLM
@@ -65,6 +66,9 @@ def trigger_features(net: FluidLM, windows: torch.Tensor, k_max: int,
     """(hidden [N, width], mask losses [N, k_max], autoregressive losses [n * L]) of every
     trigger whose k_max masks fit in its window, the model frozen (nats)."""
     length = windows.shape[1]
+    if k_max >= length:
+        raise ConfigError("substrate.fluid.k_max", k_max, f"< data.seq_len={length} (a trigger needs k_max masks "
+                          "after it inside its window)")
     layout = build_layout([k_max] * length)
     triggers = torch.arange(length - k_max)  # c + k_max <= L - 1
     offset = (layout.position - layout.column)[layout.is_mask]
