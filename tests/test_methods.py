@@ -76,7 +76,7 @@ def test_build_method_by_name(models, name: str, cls: type) -> None:  # noqa: AN
         assert method.net is (models["refiner"] if name == "warm_start" else models["noise_model"])
     # the package's own (a plugin file another test loaded may have added its methods)
     assert {n for n, s in METHODS.items() if s.source.startswith("lightning_modules.")} == {"noise_start", "warm_start", "sdedit", "drafter_only", "masked_dfm", "ws_dfm",
-                                    "mdlm", "autoregressive", "scheduled", "fp_mdlm", "cofre"}
+                                    "mdlm", "autoregressive", "scheduled", "fp_mdlm", "cofre", "fluid", "speculative"}
 
 
 @pytest.mark.parametrize("name", ["noise_start", "warm_start", "sdedit"])

@@ -130,7 +130,7 @@ def test_bad_input_is_one_line(runs, tmp_path, capsys):
 
     assert main(["figures", str(runs[0]), "--out", str(tmp_path / "o"), "--cost-axis", "joules"]) == 2
     assert capsys.readouterr().err.strip() == \
-        "wsbench: error: --cost-axis='joules' is not allowed: one of nfe, wallclock, flops, blocks"
+        "wsbench: error: --cost-axis='joules' is not allowed: one of nfe, wallclock, flops, blocks, latency"
     assert main(["figures", str(tmp_path / "nowhere"), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.startswith("wsbench: error:")
     assert not (tmp_path / "o").exists()
