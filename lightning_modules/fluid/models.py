@@ -34,7 +34,7 @@ KNOBS = (
     Knob("k_max", int, 8, low=1, help="masks after a real slot: U{1..k_max} (the paper's 16; windows here are 64)"),
     Knob("share", float, 0.5, low=0.0, high=1.0, help="share of real slots followed by a block of masks"),
     Knob("noise", float, 0.1, low=0.0, high=1.0, help="a restored mask shows a random character with this probability"),
-    Knob("steps", int, 10000, low=1), Knob("batch_size", int, 64, low=2), Knob("lr", float, 3.0e-4, low=0.0),
+    Knob("steps", int, 5000, low=1), Knob("batch_size", int, 64, low=2), Knob("lr", float, 3.0e-4, low=0.0),
     Knob("seed", int, 0, low=0), Knob("early_stop", int, 0, low=0),
 )
 
