@@ -102,8 +102,10 @@ class TextTrack(Track):
             if cfg.eval.text_lm.hub or ev.get("val_ppl") is None:
                 continue
             for need in METHODS.get(cfg.method.name).needs:
-                declared = MODELS.get(need).config is not None  # a family's model, not a drafter
-                info = models.train_info.get(models.key(need, cfg), {}) if declared else {}
+                if MODELS.get(need).config is None:  # a drafter, not a family's model
+                    continue
+                models.get(need, cfg)  # its training record is read when it loads (from the cache too)
+                info = models.train_info.get(models.key(need, cfg), {})
                 bits, params = info.get("val_bits_per_char"), info.get("n_params")
                 if bits is None:
                     continue
