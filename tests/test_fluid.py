@@ -109,3 +109,55 @@ def test_a_layout_of_one_block_per_slot_holds_every_offset(k):
     layout = build_layout([k] * L)
     offsets = (layout.position - layout.column)[layout.is_mask]
     assert int(offsets.max()) == k and layout.size == L + sum(min(k, L - 1 - c) for c in range(L))
+
+
+def test_the_bidirectional_ablation_lets_a_blocks_masks_see_each_other_and_nothing_later():
+    layout = build_layout([0, 3, 0, 2, 0, 0, 0, 0, 0, 0], bidirectional=True)
+    a, pos, col, m = layout.attend, layout.position, layout.column, layout.is_mask
+    for q in range(layout.size):
+        seen = a[q].nonzero().squeeze(1)
+        if not m[q]:  # real slots as in the causal layout: never a mask
+            assert not m[seen].any() and (pos[seen] <= pos[q]).all()
+        else:  # real slots up to its column, and every mask of its own block
+            assert ((~m[seen] & (pos[seen] <= col[q])) | (m[seen] & (col[seen] == col[q]))).all()
+            assert int(a[q].sum()) == int(col[q]) + 1 + int((m & (col == col[q])).sum())
+
+
+def test_bidirectional_restored_masks_show_their_own_token_and_are_not_scored():
+    from lightning_modules.fluid.layout import IGNORE
+
+    layout = build_layout([8] * 40 + [0] * 24, bidirectional=True)
+    x = torch.randint(0, V, (64, 64), generator=torch.Generator().manual_seed(0))
+    inputs, labels = expand(x, layout, bos=V, mask_id=V + 1, vocab_size=V, noise=0.0,
+                            generator=torch.Generator().manual_seed(1))
+    masks = layout.is_mask
+    shown = inputs[:, masks] != V + 1
+    own = x[:, layout.position[masks]]
+    assert torch.equal(inputs[:, masks][shown], own[shown])  # its own token, never its neighbour's label
+    assert bool((labels[:, masks][shown] == IGNORE).all())
+    assert torch.equal(labels[:, masks][~shown], own[~shown]) and bool((labels[:, ~masks] != IGNORE).all())
+    noisy, noisy_labels = expand(x, layout, bos=V, mask_id=V + 1, vocab_size=V, noise=1.0,
+                                 generator=torch.Generator().manual_seed(1))
+    assert bool((noisy_labels[:, masks] != IGNORE).all())  # a noisy token is corrupted: it is scored
+
+
+def test_a_bidirectional_mask_sees_later_masks_but_never_a_later_real_token():
+    torch.manual_seed(0)
+    ar = CausalLM(V, L, width=16, depth=2, heads=2).eval()
+    net = FluidLM.adapted_from(ar, bidirectional=True).eval()
+    layout = build_layout([0, 0, 3, 0, 0, 0, 0, 0, 0, 0], bidirectional=True)
+    x = _windows(2)
+    inputs, _ = expand(x, layout, bos=net.bos, mask_id=net.mask_id, vocab_size=V, restore=False)
+    with torch.no_grad():
+        out = net(inputs, layout)
+        later = x.clone()
+        later[:, 2:] = (later[:, 2:] + 1) % V
+        out2 = net(expand(later, layout, bos=net.bos, mask_id=net.mask_id, vocab_size=V, restore=False)[0], layout)
+        masks = layout.is_mask
+        assert torch.allclose(out[:, masks], out2[:, masks], atol=1e-6)
+        shown = inputs.clone()
+        shown[:, masks.nonzero()[-1]] = 3  # the block's last mask shows a token: the first one moves
+        moved = net(shown, layout)
+        first = masks.nonzero()[0]
+        assert not torch.allclose(moved[:, first], out[:, first], atol=1e-4)
+        assert torch.allclose(moved[:, ~masks], ar(x), atol=1e-5)

@@ -79,10 +79,15 @@ def test_without_verification_every_confident_proposal_is_committed(net):
     assert not torch.equal(out.tokens, tokenwise(net, _uniforms(5), 1.0))  # lossy: the masks' own draws
 
 
-def test_the_cached_passes_give_the_logits_of_recomputation(net):
+@pytest.mark.parametrize("bidirectional", [False, True])
+def test_the_cached_passes_give_the_logits_of_recomputation(net, bidirectional):
     """Every pass's logits, each row's real slots and masks (rows ragged: padding between
     them), equal a cacheless forward over the window's final tokens (verification off: every
-    proposal is committed as drawn)."""
+    proposal is committed as drawn). The bidirectional ablation: its masks see each other."""
+    import copy
+
+    net = copy.deepcopy(net)
+    net.bidirectional = bidirectional
     u = _uniforms(6)
     calls = []
     hook = net.register_forward_hook(lambda m, args, kwargs, out: calls.append((args[0], kwargs, out[0].clone())),
@@ -109,7 +114,7 @@ def test_the_cached_passes_give_the_logits_of_recomputation(net):
                 if n_mask:
                     blocks = [0] * L
                     blocks[int(positions[n_real - 1])] = n_mask  # after the row's last real slot
-                    layout = build_layout(blocks)
+                    layout = build_layout(blocks, bidirectional)
                     x, _ = expand(tokens[row : row + 1], layout, bos=net.bos, mask_id=net.mask_id, vocab_size=V,
                                   restore=False)
                     assert torch.allclose(logits[i, reals : reals + n_mask], net(x, layout)[0, layout.is_mask],

@@ -57,7 +57,7 @@ def draw(logits: torch.Tensor, u: torch.Tensor, temperature: float) -> torch.Ten
 
 
 def _attend(real_rows: torch.Tensor, k_rows: torch.Tensor, committed: torch.Tensor, reals: int, masks: int,
-            cached: int) -> torch.Tensor:
+            cached: int, bidirectional: bool = False) -> torch.Tensor:
     """[r, 1, Q, cached + Q] boolean: who may attend to whom in this pass (module docstring);
     `real_rows` [r] and `k_rows` [r]: each row's real and mask slots, the rest padding."""
     device = committed.device
@@ -67,7 +67,9 @@ def _attend(real_rows: torch.Tensor, k_rows: torch.Tensor, committed: torch.Tens
     index = torch.arange(reals + masks, device=device)
     upto = index.unsqueeze(0) <= index.unsqueeze(1)  # key <= query
     # a real query: real keys up to itself; a mask query: every real key, masks up to itself
-    new = torch.where(is_mask.unsqueeze(1), ~is_mask.unsqueeze(0) | upto, ~is_mask.unsqueeze(0) & upto)
+    # (every mask of the pass when the model was trained bidirectional)
+    mask_sees = ~is_mask.unsqueeze(0) | (is_mask.unsqueeze(0) if bidirectional else upto)
+    new = torch.where(is_mask.unsqueeze(1), mask_sees, ~is_mask.unsqueeze(0) & upto)
     new = new.unsqueeze(0) & slot_ok.unsqueeze(1) & slot_ok.unsqueeze(2)  # [r, Q, Q]
     new = new | (torch.eye(reals + masks, dtype=torch.bool, device=device).unsqueeze(0) & ~slot_ok.unsqueeze(2))
     past = torch.arange(cached, device=device).unsqueeze(0) < committed.unsqueeze(1)  # [r, C]
@@ -124,7 +126,7 @@ def decode(net: CausalLM, u: torch.Tensor, *, k: int, gamma: float, verify: bool
         real_pos = v.unsqueeze(1) + j
         mask_pos = trigger.unsqueeze(1) + torch.arange(1, masks + 1, device=device)
         positions = torch.cat([real_pos, mask_pos], 1).clamp_max(length - 1)
-        attend = _attend(real_rows, k_rows, v, reals, masks, cached)
+        attend = _attend(real_rows, k_rows, v, reals, masks, cached, getattr(net, "bidirectional", False))
         logits, hidden = net(inputs, cache=cache, at=cached, positions=positions, attend=attend)
         passes[rows] += 1
         # keep the real slots' keys and values at their positions; padding goes to the spare slot

@@ -69,7 +69,7 @@ def trigger_features(net: FluidLM, windows: torch.Tensor, k_max: int,
     if k_max >= length:
         raise ConfigError("substrate.fluid.k_max", k_max, f"< data.seq_len={length} (a trigger needs k_max masks "
                           "after it inside its window)")
-    layout = build_layout([k_max] * length)
+    layout = build_layout([k_max] * length, net.bidirectional)
     triggers = torch.arange(length - k_max)  # c + k_max <= L - 1
     offset = (layout.position - layout.column)[layout.is_mask]
     column = layout.column[layout.is_mask]

@@ -14,7 +14,7 @@ from torch.nn import functional as F
 
 from lightning_modules.autoregressive.module import bits_per_char
 from lightning_modules.core.knobs import Knob
-from lightning_modules.core.roles import section, substrate_spec
+from lightning_modules.core.roles import section, substrate_spec, without_off
 from lightning_modules.core.training import fit
 from lightning_modules.core.validation import held_out
 from lightning_modules.data.toy import RandomBatches
@@ -36,22 +36,25 @@ KNOBS = (
     Knob("noise", float, 0.1, low=0.0, high=1.0, help="a restored mask shows a random character with this probability"),
     Knob("steps", int, 5000, low=1), Knob("batch_size", int, 64, low=2), Knob("lr", float, 3.0e-4, low=0.0),
     Knob("seed", int, 0, low=0), Knob("early_stop", int, 0, low=0),
+    Knob("bidirectional", bool, False, help="the ablation: a block's masks attend to each other (layout.py)"),
 )
 
 
 def fluid_spec(cfg: DictConfig) -> dict:
     """Its cache identity: the data, its settings and the backbone it adapts."""
-    return {"data": section(cfg, "data"), FLUID: substrate_spec(cfg, FLUID), "ar": substrate_spec(cfg, "ar")}
+    return {"data": section(cfg, "data"), FLUID: without_off(substrate_spec(cfg, FLUID), "bidirectional"),
+            "ar": substrate_spec(cfg, "ar")}
 
 
 def build_fluid(cfg: DictConfig, dm) -> nn.Module:  # noqa: ANN001
     a = cfg.substrate.ar
-    return FluidLM(dm.vocab_size, dm.seq_len, width=a.width, depth=a.depth, heads=a.heads)
+    return FluidLM(dm.vocab_size, dm.seq_len, width=a.width, depth=a.depth, heads=a.heads,
+                   bidirectional=bool(cfg.substrate[FLUID].bidirectional))
 
 
 def train_fluid(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: ANN001
     s = cfg.substrate[FLUID]
-    model.load_state_dict(FluidLM.adapted_from(get("ar")).state_dict())
+    model.load_state_dict(FluidLM.adapted_from(get("ar"), model.bidirectional).state_dict())
     module = FluidModule(model, k_max=s.k_max, share=s.share, noise=s.noise, lr=s.lr, max_steps=s.steps)
     info = fit(module, RandomBatches(dm.train, batch_size=s.batch_size, seed=s.seed), max_steps=s.steps, seed=s.seed,
                val_batches=held_out(dm.val, batch_size=s.batch_size), early_stop=int(s.early_stop))
@@ -63,7 +66,7 @@ def train_fluid(model: nn.Module, cfg: DictConfig, dm, get) -> dict:  # noqa: AN
 def ahead_losses(net: FluidLM, windows: torch.Tensor, k_max: int, batch_size: int = 64) -> list[float]:
     """Mean cross-entropy (nats) of the masks at offsets 1..k_max, every real slot followed by
     k_max masks (cut at the window's end), nothing restored: how well a pass sees ahead."""
-    layout = build_layout([k_max] * windows.shape[1])
+    layout = build_layout([k_max] * windows.shape[1], net.bidirectional)
     offset = (layout.position - layout.column)[layout.is_mask]
     total, count = torch.zeros(k_max, dtype=torch.float64), torch.zeros(k_max, dtype=torch.float64)
     device = net.head.weight.device

@@ -13,7 +13,7 @@ from torch.nn import functional as F
 
 from lightning_modules.core.training import check_finite, warmup_cosine
 from lightning_modules.core.validation import ValidationLoss
-from lightning_modules.fluid.layout import build_layout, draw_blocks, expand
+from lightning_modules.fluid.layout import IGNORE, build_layout, draw_blocks, expand
 from lightning_modules.fluid.net import FluidLM
 
 
@@ -27,14 +27,15 @@ class FluidModule(ValidationLoss, L.LightningModule):
     def losses(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(autoregressive loss, mask loss) of windows x [n, L] on a freshly drawn layout."""
         net = self.net
-        layout = build_layout(draw_blocks(x.shape[1], self.k_max, self.share))
+        layout = build_layout(draw_blocks(x.shape[1], self.k_max, self.share), net.bidirectional)
         inputs, labels = expand(x.cpu(), layout, bos=net.bos, mask_id=net.mask_id, vocab_size=net.vocab_size,
                                 noise=self.noise)
         logits = net(inputs.to(x.device), layout)
         masks = layout.is_mask.to(x.device)
         ce = F.cross_entropy(logits.flatten(0, 1), labels.to(x.device).flatten(), reduction="none").view(labels.shape)
         ar = ce[:, ~masks].mean()
-        return ar, (ce[:, masks].mean() if bool(masks.any()) else torch.zeros((), device=x.device))
+        scored = (labels.to(x.device) != IGNORE) & masks
+        return ar, (ce[scored].sum() / scored.sum() if bool(scored.any()) else torch.zeros((), device=x.device))
 
     def training_step(self, batch: tuple[torch.Tensor, ...], batch_idx: int) -> torch.Tensor:
         ar, ahead = self.losses(batch[0].long())

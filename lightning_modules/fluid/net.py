@@ -13,15 +13,18 @@ from lightning_modules.nets.causal import CausalLM
 
 
 class FluidLM(CausalLM):
-    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4) -> None:
+    def __init__(self, vocab_size: int, seq_len: int, *, width: int = 96, depth: int = 4, heads: int = 4,
+                 bidirectional: bool = False) -> None:
         super().__init__(vocab_size, seq_len, width=width, depth=depth, heads=heads)
         self.mask_id = vocab_size + 1
+        self.bidirectional = bool(bidirectional)  # a block's masks see each other (layout.py's ablation)
         self.embed = nn.Embedding(vocab_size + 2, width)
 
     @classmethod
-    def adapted_from(cls, ar: CausalLM) -> FluidLM:
+    def adapted_from(cls, ar: CausalLM, bidirectional: bool = False) -> FluidLM:
         """The backbone's weights; the [MASK] embedding starts at the mean of the characters'."""
-        net = cls(ar.vocab_size, ar.seq_len, width=ar.width, depth=len(ar.blocks), heads=ar.heads)
+        net = cls(ar.vocab_size, ar.seq_len, width=ar.width, depth=len(ar.blocks), heads=ar.heads,
+                  bidirectional=bidirectional)
         with torch.no_grad():
             net.embed.weight[: ar.vocab_size + 1].copy_(ar.embed.weight)
             net.embed.weight[net.mask_id].copy_(ar.embed.weight[: ar.vocab_size].mean(0))
