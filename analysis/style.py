@@ -14,14 +14,14 @@ FAMILY_STYLES = {
     "autoregressive": ("#ff7f0e", "P"),
     "model scheduling": ("#8c564b", "X"),
     "CoFRe": ("#e377c2", "*"),
+    "fluid": ("#17becf", "<"),
 }
 # Records written before records carried `family`: the built-in methods' families (the
 # registry's own declarations; tests/test_paper_figures.py checks they agree).
 LEGACY_FAMILIES = {"noise_start": "noise start", "masked_dfm": "noise start", "warm_start": "warm start",
                    "ws_dfm": "warm start", "sdedit": "SDEdit", "drafter_only": "drafter alone",
                    "mdlm": "masked diffusion", "autoregressive": "autoregressive"}
-SPARE_STYLES = [("#bcbd22", "h"), ("#17becf", "<"),
-                ("#393b79", ">"), ("#637939", "p"), ("#843c39", "d"), ("#7b4173", "H")]
+SPARE_STYLES = [("#bcbd22", "h"), ("#393b79", ">"), ("#637939", "p"), ("#843c39", "d"), ("#7b4173", "H")]
 # Arms of one family in one panel: told apart by line style, in first-seen order.
 LINESTYLES = ["-", "--", ":", "-.", (0, (5, 1, 1, 1, 1, 1)), (0, (1, 2)), (0, (6, 2))]
 

@@ -173,3 +173,11 @@ def test_a_run_whose_trials_all_failed_is_one_line(runs, tmp_path, capsys):
     assert main(["figures", str(runs[1]), str(failed), "--out", str(tmp_path / "o")]) == 2
     assert capsys.readouterr().err.strip() == \
         f"wsbench: error: {failed}: no COMPLETE trial to draw (all {len(load_trials(failed))} trial(s) failed)"
+
+
+def test_every_built_in_family_has_its_own_fixed_style():
+    from lightning_modules.core.registry import METHODS
+
+    families = {spec.family for _, spec in METHODS.items()}
+    assert families <= set(FAMILY_STYLES), families - set(FAMILY_STYLES)
+    assert len({style for style in FAMILY_STYLES.values()}) == len(FAMILY_STYLES)
