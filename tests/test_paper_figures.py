@@ -178,6 +178,7 @@ def test_a_run_whose_trials_all_failed_is_one_line(runs, tmp_path, capsys):
 def test_every_built_in_family_has_its_own_fixed_style():
     from lightning_modules.core.registry import METHODS
 
-    families = {spec.family for _, spec in METHODS.items()}
+    # built-in only: plugins other tests load into the registry take spare styles by design
+    families = {spec.family for _, spec in METHODS.items() if spec.source.startswith("lightning_modules.")}
     assert families <= set(FAMILY_STYLES), families - set(FAMILY_STYLES)
     assert len({style for style in FAMILY_STYLES.values()}) == len(FAMILY_STYLES)
