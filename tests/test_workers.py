@@ -78,7 +78,9 @@ def _grid_done_once(run_dir: Path, storage: str | None) -> list[dict]:
 
 @_storages("journal")
 def test_two_workers_started_together_run_every_grid_point_once(trained, storage):
-    procs = [subprocess.Popen(_cli("worker", SLOW, storage), cwd=trained, stdout=subprocess.PIPE,
+    # twice SLOW's samples: under load one worker's start-up could outlast the whole grid
+    longer = [o if not o.startswith("eval.n_samples=") else "eval.n_samples=16000" for o in SLOW]
+    procs = [subprocess.Popen(_cli("worker", longer, storage), cwd=trained, stdout=subprocess.PIPE,
                               stderr=subprocess.STDOUT, text=True) for _ in range(2)]
     outs = [p.communicate(timeout=300)[0] for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outs
@@ -88,7 +90,7 @@ def test_two_workers_started_together_run_every_grid_point_once(trained, storage
     assert len(list(run_dir.glob("trials.*.jsonl"))) == 2  # one results file per worker
     assert all(r["cost"]["load"]["concurrent"] in (0, 1) for r in recs)
     # The owner then finds nothing to run and writes the report from the merged files.
-    sweep = subprocess.run(_cli("sweep", SLOW, storage), cwd=trained, capture_output=True, text=True, timeout=300)
+    sweep = subprocess.run(_cli("sweep", longer, storage), cwd=trained, capture_output=True, text=True, timeout=300)
     assert sweep.returncode == 0, sweep.stderr
     assert len(_search_records(run_dir)) == 8 and (run_dir / "report" / "summary.json").exists()
     # Trials timed while the other worker computed are counted and named under the table.
