@@ -27,6 +27,7 @@ import torch
 
 IGNORE = -100  # cross_entropy's ignore_index: a label not scored
 
+
 @dataclass(frozen=True)
 class Layout:
     """A batch's expanded sequence of S = L + masks slots: the real slots 0..L-1 first, then each
